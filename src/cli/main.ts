@@ -1,0 +1,180 @@
+/**
+ * The `syncgate` command with nginx's flags and meanings: -c, -p, -g, -t, -T, -q, -v, -V, -h, -s.
+ * Returns the exit status instead of exiting, so tests can run it in-process.
+ */
+import { closeSync, openSync } from "node:fs";
+import { resolve } from "node:path";
+import { Command, CommanderError } from "commander";
+import { loadConfig, type LoadResult } from "../config/adapt.js";
+import type { AdaptEnv } from "../config/engine.js";
+import type { Config, HttpSettings, LocationConf } from "../config/types.js";
+import { errnoText, SyncgateError } from "../lib/errors.js";
+import { VERSION } from "../version.js";
+import { logLine, type Out, printError, printMessages, processOut } from "./output.js";
+import { sendSignal } from "./signal.js";
+import { systemEnv } from "./system.js";
+
+/** Options as parsed from the command line. */
+interface Flags {
+  c?: string;
+  p?: string;
+  g?: string;
+  s?: string;
+  t?: boolean;
+  T?: boolean;
+  q?: boolean;
+  v?: boolean;
+  V?: boolean;
+  h?: boolean;
+}
+
+const USAGE = `Usage: syncgate [-hvVtTq] [-s signal] [-p prefix] [-c filename] [-g directives]
+
+Options:
+  -h            : this help
+  -v            : show version and exit
+  -V            : show version and build information, then exit
+  -t            : test configuration and exit
+  -T            : test configuration, dump it and exit
+  -q            : suppress non-error messages during configuration testing
+  -s signal     : send signal to a running syncgate: stop, quit, reopen, reload
+  -p prefix     : set prefix path (default: the folder of the configuration file)
+  -c filename   : set configuration file (default: conf/syncgate.conf)
+  -g directives : set global directives out of configuration file
+`;
+
+/** What starts the server once the configuration is loaded (the data plane registers it). */
+export type Serve = (loaded: LoadResult, out: Out) => Promise<number>;
+
+/** Dependencies of the command, injectable for tests. */
+export interface MainDeps {
+  out: Out;
+  env: AdaptEnv;
+  cwd: string;
+  serve: Serve | null;
+}
+
+/** Runs the command line `argv` (without "node" and the script) and returns the exit status. */
+export async function main(argv: string[], deps: Partial<MainDeps> = {}): Promise<number> {
+  const out = deps.out ?? processOut;
+  const env = deps.env ?? systemEnv();
+  const cwd = deps.cwd ?? process.cwd();
+
+  let flags: Flags;
+  try {
+    flags = parseFlags(argv, out);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      out.stderr(`syncgate: ${err.message.replace(/^error: /, "")}\n`);
+      return 1;
+    }
+    throw err;
+  }
+
+  if (flags.h) {
+    out.stderr(`syncgate version: syncgate/${VERSION}\n${USAGE}`);
+    return 0;
+  }
+  if (flags.v || flags.V) {
+    out.stderr(`syncgate version: syncgate/${VERSION}\n`);
+    if (flags.V) out.stderr(`built with Node.js ${process.version}\nconfigure arguments: none\n`);
+    if (!flags.t && !flags.T) return 0;
+  }
+
+  const file = resolve(cwd, flags.c ?? "conf/syncgate.conf");
+  const testing = Boolean(flags.t || flags.T);
+  let loaded: LoadResult;
+  try {
+    loaded = loadConfig(file, {
+      ...(flags.p !== undefined ? { prefix: resolve(cwd, flags.p) } : {}),
+      ...(flags.g !== undefined ? { globals: flags.g } : {}),
+      env,
+    });
+    if (testing) checkLogFiles(loaded.config);
+  } catch (err) {
+    const status = printError(out, err);
+    if (testing) out.stderr(`syncgate: configuration file ${file} test failed\n`);
+    return status;
+  }
+
+  if (flags.s !== undefined) {
+    try {
+      sendSignal(flags.s, loaded.config.main.pid);
+      return 0;
+    } catch (err) {
+      return printError(out, err);
+    }
+  }
+
+  if (testing) {
+    printMessages(
+      out,
+      flags.q ? loaded.messages.filter((m) => m.level !== "notice" && m.level !== "info") : loaded.messages,
+    );
+    if (!flags.q) {
+      out.stderr(`syncgate: the configuration file ${file} syntax is ok\n`);
+      out.stderr(`syncgate: configuration file ${file} test is successful\n`);
+    }
+    if (flags.T) {
+      for (const f of loaded.files) out.stdout(`# configuration file ${f.path}:\n${f.text}\n`);
+    }
+    return 0;
+  }
+
+  printMessages(out, loaded.messages);
+  if (!deps.serve) {
+    logLine(out, "emerg", "this build of syncgate cannot serve traffic yet (only -t, -T, -s and -v work)");
+    return 1;
+  }
+  return deps.serve(loaded, out);
+}
+
+function parseFlags(argv: string[], out: Out): Flags {
+  const program = new Command("syncgate")
+    .helpOption(false)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => out.stdout(s), writeErr: () => {} })
+    .allowExcessArguments(false)
+    .option("-c <filename>")
+    .option("-p <prefix>")
+    .option("-g <directives>")
+    .option("-s <signal>")
+    .option("-t")
+    .option("-T")
+    .option("-q")
+    .option("-v")
+    .option("-V")
+    .option("-h")
+    .option("-?");
+  program.parse(argv, { from: "user" });
+  const o = program.opts<Flags & { "?"?: boolean }>();
+  if (o["?"]) o.h = true;
+  return o;
+}
+
+/** Opens every log file the configuration names, creating it, as `nginx -t` does. */
+function checkLogFiles(config: Config): void {
+  const paths = new Set<string>(config.main.errorLog.map((e) => e.path));
+  const add = (settings: HttpSettings): void => {
+    for (const a of settings.accessLog ?? []) paths.add(a.path);
+    for (const e of settings.errorLog ?? []) paths.add(e.path);
+  };
+  const walk = (locations: LocationConf[]): void => {
+    for (const l of locations) {
+      add(l.settings);
+      walk(l.locations);
+    }
+  };
+  for (const s of config.http?.servers ?? []) {
+    add(s.settings);
+    walk(s.locations);
+  }
+  for (const p of paths) {
+    if (p === "stderr" || p.includes("$")) continue;
+    try {
+      closeSync(openSync(p, "a"));
+    } catch (err) {
+      throw new SyncgateError("SG_ERR_IO", `open() "${p}" failed ${errnoText(err)}`);
+    }
+  }
+}
