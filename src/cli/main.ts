@@ -11,7 +11,7 @@ import type { Config, HttpSettings, LocationConf } from "../config/types.js";
 import { errnoText, SyncgateError } from "../lib/errors.js";
 import { VERSION } from "../version.js";
 import { logLine, type Out, printError, printMessages, processOut } from "./output.js";
-import { sendSignal } from "./signal.js";
+import { sendSignal, SIGNALS } from "./signal.js";
 import { systemEnv } from "./system.js";
 
 /** Options as parsed from the command line. */
@@ -65,10 +65,14 @@ export async function main(argv: string[], deps: Partial<MainDeps> = {}): Promis
     flags = parseFlags(argv, out);
   } catch (err) {
     if (err instanceof CommanderError) {
-      out.stderr(`syncgate: ${err.message.replace(/^error: /, "")}\n`);
+      out.stderr(`syncgate: ${usageError(err)}\n`);
       return 1;
     }
     throw err;
+  }
+  if (flags.s !== undefined && !SIGNALS[flags.s]) {
+    out.stderr(`syncgate: invalid option: "-s ${flags.s}"\n`);
+    return 1;
   }
 
   if (flags.h) {
@@ -129,6 +133,23 @@ export async function main(argv: string[], deps: Partial<MainDeps> = {}): Promis
   return deps.serve(loaded, out);
 }
 
+const REQUIRES: Record<string, string> = {
+  c: "file name",
+  p: "directory name",
+  g: "parameter",
+  s: "parameter",
+};
+
+/** nginx's words for a bad command line. */
+function usageError(err: CommanderError): string {
+  const opt = /'-(.)/.exec(err.message)?.[1] ?? "";
+  if (err.code === "commander.optionMissingArgument")
+    return `option "-${opt}" requires ${REQUIRES[opt] ?? "parameter"}`;
+  if (err.code === "commander.unknownOption") return `invalid option: "${opt}"`;
+  const arg = /'([^']*)'/.exec(err.message)?.[1] ?? err.message;
+  return `invalid option: "${arg}"`;
+}
+
 function parseFlags(argv: string[], out: Out): Flags {
   const program = new Command("syncgate")
     .helpOption(false)
@@ -165,6 +186,7 @@ function checkLogFiles(config: Config): void {
       walk(l.locations);
     }
   };
+  if (config.http) add(config.http.settings);
   for (const s of config.http?.servers ?? []) {
     add(s.settings);
     walk(s.locations);

@@ -68,6 +68,8 @@ export interface AccessLogConf {
 
 /** `http {}` block. */
 export interface HttpConf {
+  /** Effective http-level settings (what servers inherit). */
+  settings: HttpSettings;
   logFormats: Record<string, LogFormatConf>;
   upstreams: UpstreamConf[];
   servers: ServerConf[];

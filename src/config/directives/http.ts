@@ -66,7 +66,14 @@ export const http: ConfigModule = {
   },
   finish(config, st) {
     const h = httpState(st);
-    config.http = h ? { logFormats: h.logFormats, upstreams: [], servers: [] } : null;
+    config.http = h
+      ? {
+          settings: mergeSettings(st.defaults, h.level),
+          logFormats: h.logFormats,
+          upstreams: [],
+          servers: [],
+        }
+      : null;
   },
   directives: [
     {

@@ -215,7 +215,7 @@ export const server: ConfigModule = {
   finish(config, st) {
     const h = httpState(st);
     if (!config.http || !h) return;
-    const httpSettings = mergeSettings(st.defaults, h.level);
+    const httpSettings = config.http.settings;
     const servers = h.servers.map((s) => buildServer(s, httpSettings, st));
     const upstreams = new Set(config.http.upstreams.map((u) => u.name));
     for (const s of servers) {
