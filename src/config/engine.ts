@@ -47,6 +47,8 @@ export interface UpstreamBuilder {
   seen: Set<string>;
   /** Line of the balancing method directive, to report parameters it does not support. */
   balancerOrigin: Origin | null;
+  /** Where the block's closing "}" stands (nginx reports an empty upstream there). */
+  endOrigin?: Origin;
   /** Set by a registry-sync directive: servers may come only from the registry, so none here is fine. */
   allowEmpty?: boolean;
 }

@@ -76,12 +76,11 @@ export function tokenize(text: string, file: string | null): Tokens {
       if (!closed) fail('unexpected end of file, expecting ";" or "}"');
       tokens.push({ kind: "word", value: unescape(raw), line: startLine, quoted: true });
       i = j;
-      // After a closing quote nginx needs a blank, ";", "{" (or ")").
+      // After a closing quote nginx needs a blank, ";", "{" or ")"; a ")" is not skipped: it starts the next
+      // word, as in ngx_conf_read_token().
       if (i < n) {
         const next = text[i]!;
-        if (next === ")") {
-          i++;
-        } else if (!isBlank(next) && next !== ";" && next !== "{") {
+        if (next !== ")" && !isBlank(next) && next !== ";" && next !== "{") {
           fail(`unexpected "${next}"`);
         }
       }

@@ -16,16 +16,19 @@ export interface Directive {
   quoted: boolean[];
   /** File it came from; null for the `-g` command line. */
   file: string | null;
-  /** Line of its first word. */
+  /** Line of its terminating ";" or "{": where nginx reports errors in it (the current line when it is read). */
   line: number;
   /** Children of a block directive; null when the statement ended with ";". */
   block: Directive[] | null;
+  /** Line of the "}" that closes a block directive (where nginx reports errors found at its end). */
+  endLine?: number;
 }
 
 /** Parses configuration text; `file` null means the `-g` option (no blocks, nginx's messages for it). */
 export function parseText(text: string, file: string | null): Directive[] {
   const { tokens, lastLine } = tokenize(text, file);
   let pos = 0;
+  let closeLine = 0;
 
   const readBlock = (depth: number): Directive[] => {
     const out: Directive[] = [];
@@ -50,6 +53,7 @@ export function parseText(text: string, file: string | null): Directive[] {
       }
       if (t.kind === "}") {
         if (words.length > 0 || depth === 0) throw configError('unexpected "}"', { file, line: t.line });
+        closeLine = t.line;
         return out;
       }
       if (words.length === 0) throw configError(`unexpected "${t.kind}"`, { file, line: t.line });
@@ -59,7 +63,7 @@ export function parseText(text: string, file: string | null): Directive[] {
         args: words.slice(1).map((w) => w.value),
         quoted: words.slice(1).map((w) => w.quoted),
         file,
-        line: first.line,
+        line: t.line,
         block: null,
       };
       words = [];
@@ -68,6 +72,7 @@ export function parseText(text: string, file: string | null): Directive[] {
           throw configError("block directives are not supported in -g option", { file, line: t.line });
         }
         node.block = readBlock(depth + 1);
+        node.endLine = closeLine;
       }
       out.push(node);
     }

@@ -117,6 +117,20 @@ export function flagSetting(
   };
 }
 
+/** Argument checks for `noopDirective`, with the messages of nginx's flag, num, size and bufs slots. */
+export const CHECK = {
+  flag: (d: Directive): void => void flagValue(d, d.args[0]!),
+  number: (d: Directive): void => {
+    if (parseNumber(d.args[0]!) === null) throw fail(d, `"${d.name}" directive invalid number`);
+  },
+  size: (d: Directive): void => {
+    if (parseSize(d.args[0]!) === null) throw invalidValue(d);
+  },
+  bufs: (d: Directive): void => {
+    if (!parseNumber(d.args[0]!) || !parseSize(d.args[1]!)) throw invalidValue(d);
+  },
+};
+
 /**
  * A directive that only tunes nginx's own process and means nothing to syncgate: its arguments are still
  * checked by `check`, then it is reported once at [notice] level and otherwise ignored.

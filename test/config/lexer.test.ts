@@ -28,6 +28,8 @@ test("quotes and escapes as nginx unescapes them", () => {
   // An escaped blank keeps the word together; nginx keeps the backslash too.
   assert.deepEqual(words(`a b\\ c;`), ["a", "b\\ c", ";"]);
   assert.deepEqual(words(`a "multi\nline";`), ["a", "multi\nline", ";"]);
+  // A ")" right after a closing quote is allowed and starts the next word (nginx's need_space state).
+  assert.deepEqual(words(`a "b")c;`), ["a", "b", ")c", ";"]);
 });
 
 test("comments only at the start of a word", () => {
@@ -101,6 +103,17 @@ test("lexical and structural errors in nginx's words", () => {
   );
 });
 
+test('a directive\'s line is where its ";" or "{" stands, as nginx reports errors', () => {
+  const tree = parseText("a b\n  c;\nd\n{\n}\n", "/t.conf");
+  assert.deepEqual(
+    tree.map((d) => [d.name, d.line, d.endLine]),
+    [
+      ["a", 2, undefined],
+      ["d", 4, 5],
+    ],
+  );
+});
+
 test("the tree keeps names, arguments, quoting, lines and blocks", () => {
   const tree = parseText('http {\n  server {\n    listen "80";\n  }\n}\n', "/t.conf");
   assert.deepEqual(tree, [
@@ -118,8 +131,10 @@ test("the tree keeps names, arguments, quoting, lines and blocks", () => {
           file: "/t.conf",
           line: 2,
           block: [{ name: "listen", args: ["80"], quoted: [true], file: "/t.conf", line: 3, block: null }],
+          endLine: 4,
         },
       ],
+      endLine: 5,
     },
   ]);
 });

@@ -198,7 +198,8 @@ export const core: ConfigModule = {
         const s = coreState(st);
         markOnce(s.seen, d);
         const n = parseNumber(d.args[0]!);
-        if (n === null) throw fail(d, `"${d.name}" directive invalid number`);
+        // ngx_event_connections() words it so, unlike the num slot.
+        if (n === null) throw fail(d, `invalid number "${d.args[0]!}"`);
         s.events.workerConnections = n;
       },
     },

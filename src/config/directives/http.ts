@@ -16,6 +16,7 @@ import {
   TAKE2,
 } from "../engine.js";
 import {
+  CHECK,
   flagSetting,
   HTTP_SRV,
   HTTP_SRV_LOC,
@@ -244,26 +245,35 @@ export const http: ConfigModule = {
       default: "on",
       text: "Disables Nagle's algorithm on client and upstream keep-alive connections.",
     }),
-    noopDirective("sendfile", HTTP_SRV_LOC, TAKE1, NOOP_DOC("sendfile on | off;", "off")),
-    noopDirective("tcp_nopush", HTTP_SRV_LOC, TAKE1, NOOP_DOC("tcp_nopush on | off;", "off")),
-    noopDirective("types_hash_max_size", HTTP_SRV_LOC, TAKE1, NOOP_DOC("types_hash_max_size SIZE;", "1024")),
+    noopDirective("sendfile", HTTP_SRV_LOC, TAKE1, NOOP_DOC("sendfile on | off;", "off"), CHECK.flag),
+    noopDirective("tcp_nopush", HTTP_SRV_LOC, TAKE1, NOOP_DOC("tcp_nopush on | off;", "off"), CHECK.flag),
+    noopDirective(
+      "types_hash_max_size",
+      HTTP_SRV_LOC,
+      TAKE1,
+      NOOP_DOC("types_hash_max_size SIZE;", "1024"),
+      CHECK.number,
+    ),
     noopDirective(
       "types_hash_bucket_size",
       HTTP_SRV_LOC,
       TAKE1,
       NOOP_DOC("types_hash_bucket_size SIZE;", "64"),
+      CHECK.number,
     ),
     noopDirective(
       "server_names_hash_max_size",
       ["http"],
       TAKE1,
       NOOP_DOC("server_names_hash_max_size SIZE;", "512"),
+      CHECK.number,
     ),
     noopDirective(
       "server_names_hash_bucket_size",
       ["http"],
       TAKE1,
       NOOP_DOC("server_names_hash_bucket_size SIZE;", "32|64|128"),
+      CHECK.number,
     ),
   ],
 };

@@ -1,8 +1,18 @@
 /** `proxy_pass` and the `proxy_*` directives of nginx's proxy module. */
-import { type ConfigModule, fail, levelOf, markOnce, ONEMORE, TAKE1, TAKE12, TAKE2 } from "../engine.js";
+import {
+  type ConfigModule,
+  duplicate,
+  fail,
+  levelOf,
+  markOnce,
+  ONEMORE,
+  TAKE1,
+  TAKE12,
+  TAKE2,
+} from "../engine.js";
 import { parseHostPort } from "../address.js";
 import type { Directive } from "../parser.js";
-import { HTTP_SRV_LOC, noopDirective, numberSetting, timeSetting } from "../slots.js";
+import { CHECK, HTTP_SRV_LOC, noopDirective, numberSetting, timeSetting } from "../slots.js";
 import type { ProxyPassConf } from "../types.js";
 import { hasVariables } from "../variables.js";
 import { useVariables } from "./vars.js";
@@ -27,18 +37,19 @@ export const NEXT_UPSTREAM = [
 export function parseProxyPass(d: Directive, url: string): ProxyPassConf {
   if (url.startsWith("https://"))
     throw fail(d, `https upstreams in "proxy_pass" are not supported by syncgate`);
-  if (!url.startsWith("http://")) throw fail(d, `invalid URL prefix in "${url}"`);
+  if (!url.startsWith("http://")) throw fail(d, "invalid URL prefix");
   const rest = url.slice(7);
   const slash = rest.indexOf("/");
   const authority = slash < 0 ? rest : rest.slice(0, slash);
   const uri = slash < 0 ? null : rest.slice(slash);
   const variables = hasVariables(url);
-  if (authority === "") throw fail(d, `no host in upstream "${url}"`);
+  // nginx names the URL without its scheme in these messages (ngx_parse_url() of what follows "http://").
+  if (authority === "") throw fail(d, `no host in upstream "${rest}"`);
   if (authority.startsWith("unix:"))
     throw fail(d, `unix sockets in "proxy_pass" are not supported by syncgate`);
   if (variables) return { url, scheme: "http", host: authority, port: null, uri, upstream: null, variables };
   const hp = parseHostPort(authority);
-  if ("error" in hp) throw fail(d, `${hp.error} in upstream "${authority}"`);
+  if ("error" in hp) throw fail(d, `${hp.error} in upstream "${rest}"`);
   return { url, scheme: "http", host: hp.host, port: hp.port, uri, upstream: null, variables };
 }
 
@@ -130,13 +141,15 @@ export const proxy: ConfigModule = {
         default: "error timeout",
         text: "When a request is passed to the next server. Never once the response has started; POST, LOCK, PATCH only with `non_idempotent`.",
       },
-      handle(d, scope) {
+      handle(d, scope, st) {
         const level = levelOf(scope);
         markOnce(level.seen, d);
         const out: string[] = [];
         for (const v of d.args) {
           if (!NEXT_UPSTREAM.includes(v)) throw fail(d, `invalid value "${v}"`);
-          if (!out.includes(v)) out.push(v);
+          // As ngx_conf_set_bitmask_slot(): a value given twice is a warning.
+          if (out.includes(v)) st.warn(d, `duplicate value "${v}"`);
+          else out.push(v);
         }
         level.values.proxyNextUpstream = out.includes("off") ? [] : out;
       },
@@ -176,47 +189,77 @@ export const proxy: ConfigModule = {
         text: "Rewrites `Location` and `Refresh` headers of upstream responses; `default` maps the proxy_pass URL back to the location.",
       },
       handle(d, scope, st) {
+        // As ngx_http_proxy_redirect(): "off" only alone at a level, "default" only after proxy_pass.
         const level = levelOf(scope);
         const [a, b] = d.args as [string, string | undefined];
-        if (!level.seen.has(d.name)) {
-          level.seen.add(d.name);
-          level.values.proxyRedirect = [];
-        }
-        const current = level.values.proxyRedirect;
+        const current = level.seen.has(d.name) ? level.values.proxyRedirect : undefined;
+        if (current === "off") throw duplicate(d);
         if (b === undefined) {
           if (a === "off") {
+            if (current !== undefined) throw duplicate(d);
+            level.seen.add(d.name);
             level.values.proxyRedirect = "off";
             return;
           }
-          if (a !== "default") throw fail(d, `invalid number of arguments in "proxy_redirect" directive`);
-          if (current === "off") throw fail(d, `"proxy_redirect default" cannot be used with "off"`);
-          current!.push("default");
-          return;
-        }
-        if (current === "off") throw fail(d, `"proxy_redirect" rules cannot be used with "off"`);
-        useVariables(st, d, b);
-        current!.push({ from: a, to: b });
+          if (a !== "default") throw fail(d, `invalid parameter "${a}"`);
+          const pp = scope.location?.proxyPass;
+          if (pp?.variables)
+            throw fail(
+              d,
+              `"proxy_redirect default" cannot be used with "proxy_pass" directive with variables`,
+            );
+          if (!pp)
+            throw fail(d, `"proxy_redirect default" should be placed after the "proxy_pass" directive`);
+        } else useVariables(st, d, b);
+        const rules = current ?? [];
+        rules.push(b === undefined ? "default" : { from: a, to: b });
+        level.seen.add(d.name);
+        level.values.proxyRedirect = rules;
       },
     },
-    noopDirective("proxy_buffering", HTTP_SRV_LOC, TAKE1, {
-      syntax: "proxy_buffering on | off;",
-      default: "on",
-      text: "nginx's response buffering; accepted, noted once. syncgate always streams with backpressure.",
-    }),
-    noopDirective("proxy_buffer_size", HTTP_SRV_LOC, TAKE1, {
-      syntax: "proxy_buffer_size SIZE;",
-      default: "4k|8k",
-      text: "nginx's buffer sizing; accepted, noted once, no effect.",
-    }),
-    noopDirective("proxy_buffers", HTTP_SRV_LOC, TAKE2, {
-      syntax: "proxy_buffers NUMBER SIZE;",
-      default: "8 4k|8k",
-      text: "nginx's buffer sizing; accepted, noted once, no effect.",
-    }),
-    noopDirective("proxy_busy_buffers_size", HTTP_SRV_LOC, TAKE1, {
-      syntax: "proxy_busy_buffers_size SIZE;",
-      default: "8k|16k",
-      text: "nginx's buffer sizing; accepted, noted once, no effect.",
-    }),
+    noopDirective(
+      "proxy_buffering",
+      HTTP_SRV_LOC,
+      TAKE1,
+      {
+        syntax: "proxy_buffering on | off;",
+        default: "on",
+        text: "nginx's response buffering; accepted, noted once. syncgate always streams with backpressure.",
+      },
+      CHECK.flag,
+    ),
+    noopDirective(
+      "proxy_buffer_size",
+      HTTP_SRV_LOC,
+      TAKE1,
+      {
+        syntax: "proxy_buffer_size SIZE;",
+        default: "4k|8k",
+        text: "nginx's buffer sizing; accepted, noted once, no effect.",
+      },
+      CHECK.size,
+    ),
+    noopDirective(
+      "proxy_buffers",
+      HTTP_SRV_LOC,
+      TAKE2,
+      {
+        syntax: "proxy_buffers NUMBER SIZE;",
+        default: "8 4k|8k",
+        text: "nginx's buffer sizing; accepted, noted once, no effect.",
+      },
+      CHECK.bufs,
+    ),
+    noopDirective(
+      "proxy_busy_buffers_size",
+      HTTP_SRV_LOC,
+      TAKE1,
+      {
+        syntax: "proxy_busy_buffers_size SIZE;",
+        default: "8k|16k",
+        text: "nginx's buffer sizing; accepted, noted once, no effect.",
+      },
+      CHECK.size,
+    ),
   ],
 };

@@ -81,8 +81,9 @@ function parseListen(d: Directive, st: AdaptState): ListenConf {
       if (!n) throw fail(d, `invalid backlog "${p.slice(8)}"`);
       conf.backlog = n;
     } else if (p === "ipv6only=on" || p === "ipv6only=off") {
-      if (!ipv6) throw fail(d, `ipv6only is not supported on addr "${text}", ignored`);
-      conf.ipv6only = p === "ipv6only=on";
+      // nginx accepts it on an IPv4 address and ignores it there (older versions said so, without failing).
+      if (!ipv6) st.warn(d, `ipv6only is not supported on addr "${listenKey(conf)}", ignored`);
+      else conf.ipv6only = p === "ipv6only=on";
     } else if (LISTEN_UNSUPPORTED.includes(p)) {
       throw fail(d, `the "${p}" parameter of the "listen" directive is not supported by syncgate`);
     } else if (LISTEN_IGNORED.some((i) => (i.endsWith("=") ? p.startsWith(i) : p === i))) {
@@ -217,11 +218,30 @@ export const server: ConfigModule = {
     if (!config.http || !h) return;
     const httpSettings = config.http.settings;
     const servers = h.servers.map((s) => buildServer(s, httpSettings, st));
-    const upstreams = new Set(config.http.upstreams.map((u) => u.name));
+    // Upstream names are case-insensitive in nginx (ngx_http_upstream_add() compares with ngx_strncasecmp).
+    const upstreams = new Map(config.http.upstreams.map((u) => [u.name.toLowerCase(), u.name]));
+    // nginx refuses a port on a name that an upstream block defines (ngx_http_upstream_add()).
+    const checkPort = (locs: LocationBuilder[]): void => {
+      for (const l of locs) {
+        const pp = l.proxyPass;
+        if (
+          pp &&
+          !pp.variables &&
+          pp.port !== null &&
+          upstreams.has(pp.host.toLowerCase()) &&
+          l.proxyPassOrigin
+        )
+          throw fail(l.proxyPassOrigin, `upstream "${pp.host}" may not have port ${pp.port}`);
+        checkPort(l.locations);
+      }
+    };
+    for (const s of h.servers) checkPort(s.locations);
     for (const s of servers) {
       forEachLocation(s.locations, (l) => {
         const pp = l.proxyPass;
-        if (pp && !pp.variables && pp.port === null && upstreams.has(pp.host)) pp.upstream = pp.host;
+        const name =
+          pp && !pp.variables && pp.port === null ? upstreams.get(pp.host.toLowerCase()) : undefined;
+        if (pp && name !== undefined) pp.upstream = name;
       });
     }
     // One default server per address:port; a name claimed twice on one address keeps the first (warning).

@@ -79,7 +79,8 @@ export function parseServerLine(d: Directive): ServerSpec {
 
 function setBalancer(d: Directive, scope: Scope, st: AdaptState, balancer: BalancerConf): void {
   const u = upstreamOf(scope);
-  if (u.balancerOrigin) st.warn(d, "load balancing method redefined");
+  // nginx's keepalive also takes over the balancer hook, so a method after it is "redefined" too.
+  if (u.balancerOrigin || u.conf.keepalive !== null) st.warn(d, "load balancing method redefined");
   u.conf.balancer = balancer;
   u.balancerOrigin = { file: d.file, line: d.line };
 }
@@ -108,7 +109,8 @@ export const upstream: ConfigModule = {
       handle(d, scope, st) {
         const h = httpState(st)!;
         const name = d.args[0]!;
-        if (h.upstreams.some((u) => u.conf.name === name)) throw fail(d, `duplicate upstream "${name}"`);
+        if (h.upstreams.some((u) => u.conf.name.toLowerCase() === name.toLowerCase()))
+          throw fail(d, `duplicate upstream "${name}"`);
         const u: UpstreamBuilder = {
           conf: {
             name,
@@ -122,6 +124,7 @@ export const upstream: ConfigModule = {
           },
           seen: new Set(),
           balancerOrigin: null,
+          endOrigin: { file: d.file, line: d.endLine ?? d.line },
         };
         h.upstreams.push(u);
         return { ...scope, ctx: "upstream", upstream: u, level: null };
@@ -134,8 +137,12 @@ export const upstream: ConfigModule = {
           if (backup) throw fail(backup.origin, `balancing method does not support parameter "backup"`);
         }
         // An upstream whose servers all come from a registry may start empty (the registry-sync module
-        // marks it); any other must list at least one server, as nginx requires.
+        // marks it); any other must list at least one server, as nginx requires (ngx_http_upstream(), at the
+        // closing "}"); servers that are all backup are refused as ngx_http_upstream_init_round_robin() does.
         if (u.conf.servers.length === 0 && !u.allowEmpty) {
+          throw fail(u.endOrigin ?? u.conf.origin, "no servers are inside upstream");
+        }
+        if (u.conf.servers.length > 0 && u.conf.servers.every((s) => s.backup)) {
           throw fail(u.conf.origin, `no servers in upstream "${u.conf.name}"`);
         }
       },
@@ -283,7 +290,9 @@ export const upstream: ConfigModule = {
         let size: number | null = null;
         if (d.args[1] !== undefined) {
           size = parseSize(d.args[1]);
-          if (!size) throw fail(d, `invalid zone size "${d.args[1]}"`);
+          if (size === null) throw fail(d, `invalid zone size "${d.args[1]}"`);
+          // nginx needs at least eight pages (ngx_http_upstream_zone()).
+          if (size < 8 * 4096) throw fail(d, `zone "${d.args[0]!}" is too small`);
         }
         u.conf.zone = { name: d.args[0]!, size };
         st.noticeOnce("zone", d, `"zone" directive has no effect in syncgate, ignored`);

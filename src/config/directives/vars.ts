@@ -16,7 +16,11 @@ const state = (st: AdaptState): VarsState => st.module["vars"] as VarsState;
 /** Records the variables `text` (an argument of `d`) uses; an unclosed `${` fails at once, as in nginx. */
 export function useVariables(st: AdaptState, d: Directive, text: string): void {
   const names = variablesIn(text);
-  if (names === null) throw fail(d, `the closing bracket in "${text}" variable is missing`);
+  if (names === null) {
+    // nginx names the variable, not the whole text (ngx_http_script_compile()).
+    const name = /\$\{([A-Za-z0-9_]*)(?![A-Za-z0-9_}])/.exec(text)?.[1] ?? "";
+    throw fail(d, `the closing bracket in "${name}" variable is missing`);
+  }
   for (const name of names) state(st).refs.push({ name, d });
 }
 
