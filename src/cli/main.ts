@@ -12,6 +12,7 @@ import { errnoText, SyncgateError } from "../lib/errors.js";
 import { VERSION } from "../version.js";
 import { logLine, type Out, printError, printMessages, processOut } from "./output.js";
 import { sendSignal, SIGNALS } from "./signal.js";
+import { serve } from "../runtime/serve.js";
 import { systemEnv } from "./system.js";
 
 /** Options as parsed from the command line. */
@@ -126,11 +127,12 @@ export async function main(argv: string[], deps: Partial<MainDeps> = {}): Promis
   }
 
   printMessages(out, loaded.messages);
-  if (!deps.serve) {
-    logLine(out, "emerg", "this build of syncgate cannot serve traffic yet (only -t, -T, -s and -v work)");
+  const run = deps.serve === undefined ? serve : deps.serve;
+  if (!run) {
+    logLine(out, "emerg", "serving is disabled in this embedding");
     return 1;
   }
-  return deps.serve(loaded, out);
+  return run(loaded, out);
 }
 
 const REQUIRES: Record<string, string> = {

@@ -1,0 +1,93 @@
+/** Drives load with wrk (one thread) or, failing that, autocannon; both report the same figures. */
+import { capture } from "./procs.js";
+import type { Tools } from "./system.js";
+
+/** What one load run measured. */
+export interface LoadResult {
+  requests: number;
+  durationS: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Connect, read, write errors and timeouts. */
+  socketErrors: number;
+  /** Responses with status 400 and above (wrk's "Non-2xx or 3xx responses"). */
+  badStatus: number;
+}
+
+/** One load run: `conns` connections for `seconds` against `url`, the generator pinned to `cpu`. */
+export interface LoadSpec {
+  url: string;
+  conns: number;
+  seconds: number;
+  cpu: string | null;
+}
+
+// wrk calls done() once at the end; a script that defines only done() keeps wrk's fast static request.
+const WRK_MARK = "WRK_JSON ";
+
+/** The wrk script path is passed in: it lives in bench/ beside the sources. */
+export async function runWrk(wrk: string, script: string, spec: LoadSpec): Promise<LoadResult> {
+  const args = [
+    "-t1",
+    `-c${spec.conns}`,
+    `-d${spec.seconds}s`,
+    "--timeout",
+    "10s",
+    "--latency",
+    "-s",
+    script,
+  ];
+  const r = await capture("wrk", wrk, [...args, spec.url], spec.cpu);
+  const line = r.stdout.split("\n").find((l) => l.startsWith(WRK_MARK));
+  if (r.code !== 0 || !line) throw new Error(`wrk failed (${r.code}): ${r.stderr.trim() || r.stdout.trim()}`);
+  const j = JSON.parse(line.slice(WRK_MARK.length)) as Record<string, number>;
+  const num = (k: string): number => j[k] ?? 0;
+  const durationS = num("duration_us") / 1e6;
+  return {
+    requests: num("requests"),
+    durationS,
+    rps: durationS > 0 ? num("requests") / durationS : 0,
+    p50Ms: num("p50_us") / 1000,
+    p99Ms: num("p99_us") / 1000,
+    maxMs: num("max_us") / 1000,
+    socketErrors: num("connect") + num("read") + num("write") + num("timeout"),
+    badStatus: num("status"),
+  };
+}
+
+interface AutocannonJson {
+  duration: number;
+  requests: { total: number };
+  latency: { p50: number; p99: number; max: number };
+  errors: number;
+  timeouts: number;
+  "4xx": number;
+  "5xx": number;
+}
+
+/** autocannon's CLI with JSON output; its errors already include timeouts. */
+export async function runAutocannon(script: string, spec: LoadSpec): Promise<LoadResult> {
+  const args = [script, "-c", String(spec.conns), "-d", String(spec.seconds), "-t", "10", "-j", spec.url];
+  const r = await capture("autocannon", process.execPath, args, spec.cpu);
+  if (r.code !== 0) throw new Error(`autocannon failed (${r.code}): ${r.stderr.trim()}`);
+  const j = JSON.parse(r.stdout) as AutocannonJson;
+  return {
+    requests: j.requests.total,
+    durationS: j.duration,
+    rps: j.duration > 0 ? j.requests.total / j.duration : 0,
+    p50Ms: j.latency.p50,
+    p99Ms: j.latency.p99,
+    maxMs: j.latency.max,
+    socketErrors: j.errors,
+    badStatus: (j["4xx"] ?? 0) + (j["5xx"] ?? 0),
+  };
+}
+
+/** Runs one load with whichever generator `tools` has. */
+export function runLoad(tools: Tools, wrkScript: string, spec: LoadSpec): Promise<LoadResult> {
+  if (tools.wrk !== null) return runWrk(tools.wrk, wrkScript, spec);
+  if (tools.autocannon !== null) return runAutocannon(tools.autocannon, spec);
+  throw new Error("no load generator");
+}

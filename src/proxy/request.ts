@@ -1,0 +1,269 @@
+/**
+ * One request from head to log line: routing, access control, `return`, and proxying with nginx's retry
+ * rules (`proxy_next_upstream`), timeouts and error statuses. The upstream exchange itself is in exchange.ts.
+ */
+import type { Socket } from "node:net";
+import type { HttpSettings, LocationConf } from "../config/types.js";
+import { basicChallenge, parseBasicAuthorization } from "../access/basic-auth.js";
+import { authFailureMessage } from "../access/htpasswd.js";
+import { compileTemplate } from "../lib/template.js";
+import type { RequestContext } from "./context.js";
+import { variable } from "./context.js";
+import { RequestBody } from "./body.js";
+import { errorPage, httpDate, REASONS, responseHead, serverHeader } from "./respond.js";
+import type { Services } from "./services.js";
+import { Proxying } from "./exchange.js";
+import { getHeader } from "./headers.js";
+
+/** What a request needs from its client connection. */
+export interface ClientSide {
+  readonly socket: Socket;
+  /** Hands back bytes that follow this request (pipelining). */
+  stash(rest: Buffer): void;
+  pauseReading(): void;
+  resumeReading(): void;
+  /** The request is over: log it, then read the next one or close. */
+  requestDone(ctx: RequestContext, keepAlive: boolean): void;
+  /** Sends every further client byte to `sink` (upgraded connections). */
+  setTunnel(sink: (chunk: Buffer) => void): void;
+}
+
+const returnTemplates = new Map<string, (ctx: RequestContext) => string>();
+function expand(ctx: RequestContext, text: string): string {
+  let t = returnTemplates.get(text);
+  if (!t) {
+    t = compileTemplate<RequestContext>(text, (c, n) => variable(c, n));
+    returnTemplates.set(text, t);
+  }
+  return t(ctx);
+}
+
+/** A request being served. */
+export class ProxyRequest {
+  body: RequestBody;
+  settings!: HttpSettings;
+  /** True once a response head went to the client. */
+  responded = false;
+  finished = false;
+  /** Receives body bytes while an upstream exchange is writing them. */
+  bodySink: ((chunk: Buffer) => void) | null = null;
+  /** Body bytes received and not yet forwarded. */
+  pending: Buffer[] = [];
+  private proxying: Proxying | null = null;
+
+  constructor(
+    readonly client: ClientSide,
+    readonly svc: Services,
+    readonly ctx: RequestContext,
+  ) {
+    const h = ctx.head;
+    this.body = new RequestBody(h.chunked ? "chunked" : h.contentLength ? "length" : "none", h.contentLength ?? 0, 0);
+  }
+
+  /** Starts handling, with the bytes that followed the head. */
+  begin(rest: Buffer | null): void {
+    const ctx = this.ctx;
+    const server = ctx.server!;
+    this.settings = ctx.location?.settings ?? server.settings;
+    const max = this.settings.clientMaxBodySize;
+    if (max > 0 && (ctx.head.contentLength ?? 0) > max) {
+      this.svc.logRequestError(
+        "error",
+        ctx,
+        `client intended to send too large body: ${ctx.head.contentLength} bytes`,
+      );
+      this.respondError(413, false);
+      return;
+    }
+    const h = ctx.head;
+    this.body = new RequestBody(this.body.framing, h.contentLength ?? 0, max);
+    if (rest && rest.length) this.onData(rest);
+    if (this.finished) return;
+
+    if (this.svc.access(this.settings, ctx.conn.remoteAddr) === "deny") {
+      this.svc.logRequestError("error", ctx, "access forbidden by rule");
+      this.respondError(403);
+      return;
+    }
+    if (this.settings.authBasic !== null) {
+      this.authenticate(this.settings.authBasic, this.settings.authBasicUserFile);
+      return;
+    }
+    this.afterAccess();
+  }
+
+  /** Answers nginx's auto-redirect 301 for this request. */
+  redirectTo(location: string, rest: Buffer | null): void {
+    this.settings = this.ctx.settings!;
+    if (rest && rest.length) this.onData(rest);
+    if (!this.finished) this.respondError(301, true, ["Location", location]);
+  }
+
+  private authenticate(realmText: string, file: string | null): void {
+    const ctx = this.ctx;
+    const realm = expand(ctx, realmText);
+    const creds = parseBasicAuthorization(getHeader(ctx.head.headers, "authorization") ?? undefined);
+    const challenge = (): void =>
+      this.respondError(401, true, ["WWW-Authenticate", basicChallenge(realm)]);
+    if (!creds) {
+      challenge();
+      return;
+    }
+    if (file === null) {
+      this.svc.logRequestError("error", ctx, "no user/password file was provided for basic authentication");
+      this.respondError(500);
+      return;
+    }
+    const path = file.includes("$") ? expand(ctx, file) : file;
+    this.client.pauseReading();
+    this.svc.htpasswd.verify(path, creds.user, creds.password).then(
+      (r) => {
+        if (this.finished) return;
+        this.client.resumeReading();
+        if ("error" in r) {
+          // nginx: a missing file is 403, any other read failure 500; never a way in.
+          this.svc.logRequestError(r.level, ctx, r.error);
+          this.respondError(r.status);
+        } else if (!r.ok) {
+          this.svc.logRequestError("error", ctx, authFailureMessage(path, creds.user, r.reason));
+          challenge();
+        } else {
+          ctx.remoteUser = creds.user;
+          this.afterAccess();
+        }
+      },
+      (err: unknown) => {
+        if (this.finished) return;
+        this.svc.logRequestError("crit", ctx, `auth_basic failed: ${String(err)}`);
+        this.respondError(500);
+      },
+    );
+  }
+
+  private afterAccess(): void {
+    const ctx = this.ctx;
+    const loc: LocationConf | null = ctx.location;
+    // A server-level return runs before a location is chosen (nginx's server rewrite phase).
+    const ret = ctx.server!.return ?? loc?.return ?? null;
+    if (ret) {
+      this.respondReturn(ret.code, ret.text);
+      return;
+    }
+    if (loc?.proxyPass) {
+      this.proxying = new Proxying(this, loc, loc.proxyPass);
+      this.proxying.start();
+      return;
+    }
+    this.respondError(404);
+  }
+
+  /** Client bytes while this request is active: body, then (pipelined) the next request. */
+  onData(chunk: Buffer): void {
+    if (this.finished) {
+      this.client.stash(chunk);
+      return;
+    }
+    const r = this.body.feed(chunk);
+    if (r.error) {
+      if (r.error === "too-large") {
+        this.svc.logRequestError("error", this.ctx, "client intended to send too large chunked body");
+      } else this.svc.logRequestError("info", this.ctx, "client sent invalid chunked body");
+      this.abortForClient(r.error === "too-large" ? 413 : 400);
+      return;
+    }
+    if (r.body) {
+      if (this.bodySink) this.bodySink(r.body);
+      else this.pending.push(r.body);
+    }
+    if (r.rest) {
+      // Bytes past the body belong to the next request: stop reading until this one is done.
+      this.client.stash(r.rest);
+      this.client.pauseReading();
+    }
+    if (this.body.done) this.proxying?.bodyComplete();
+  }
+
+  /** Upgraded connection: client bytes go straight to the upstream from now on. */
+  tunnelTo(sink: (chunk: Buffer) => void): void {
+    this.client.setTunnel(sink);
+  }
+
+  /** The client connection closed or failed before the response was complete. */
+  onClientGone(): void {
+    if (this.finished) return;
+    if (!this.responded) this.ctx.status = 499;
+    this.proxying?.abort();
+    this.finish(false);
+  }
+
+  /** Answers `return CODE [TEXT]`. */
+  private respondReturn(code: number, text: string | null): void {
+    if (code === 444) {
+      this.ctx.status = 444;
+      this.finish(false);
+      this.client.socket.destroy();
+      return;
+    }
+    const value = text === null ? null : expand(this.ctx, text);
+    if (code === 301 || code === 302 || code === 303 || code === 307 || code === 308) {
+      this.respondError(code, true, value === null ? [] : ["Location", value]);
+      return;
+    }
+    if (value === null) {
+      if (code >= 400) this.respondError(code);
+      else this.respond(code, "", "text/plain");
+      return;
+    }
+    this.respond(code, value, this.settings.defaultType);
+  }
+
+  /** Sends a response syncgate makes itself, then finishes the request. */
+  respond(status: number, body: string, type: string, extra: string[] = [], keepAliveOk = true): void {
+    if (this.responded) return;
+    this.responded = true;
+    const keepAlive = keepAliveOk && this.ctx.head.keepAlive && this.body.done && !this.finished;
+    const payload = Buffer.from(body, "latin1");
+    const headers = [
+      "Server",
+      serverHeader(this.settings?.serverTokens ?? "on"),
+      "Date",
+      httpDate(),
+      "Content-Type",
+      type,
+      "Content-Length",
+      String(payload.length),
+      ...extra,
+      "Connection",
+      keepAlive ? "keep-alive" : "close",
+    ];
+    const head = responseHead(status, headers, REASONS[status] ?? "");
+    const out = this.ctx.head.method === "HEAD" ? Buffer.from(head, "latin1") : Buffer.concat([Buffer.from(head, "latin1"), payload]);
+    this.ctx.status = status;
+    this.ctx.responseHeaders = headers;
+    this.ctx.bytesSent += out.length;
+    this.ctx.bodyBytesSent += this.ctx.head.method === "HEAD" ? 0 : payload.length;
+    this.client.socket.write(out);
+    this.finish(keepAlive);
+  }
+
+  /** Sends nginx's error page for `status`. */
+  respondError(status: number, keepAliveOk = true, extra: string[] = []): void {
+    const tokens = this.settings?.serverTokens ?? "on";
+    this.respond(status, errorPage(status, tokens), "text/html", extra, keepAliveOk && status < 500);
+  }
+
+  /** A client-side error in the middle of a request: answer if nothing was sent yet, then close. */
+  abortForClient(status: number): void {
+    this.proxying?.abort();
+    if (!this.responded) this.respondError(status, false);
+    else this.finish(false);
+  }
+
+  /** Ends the request once: logs it and tells the connection. */
+  finish(keepAlive: boolean): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.bodySink = null;
+    this.client.requestDone(this.ctx, keepAlive && this.body.done);
+  }
+}

@@ -1,0 +1,241 @@
+/**
+ * The running proxy for one configuration: listeners, upstreams with their pools, logs, and the services
+ * every request uses. `close()` stops accepting, ends connections and flushes logs.
+ */
+import { createServer, type Server, type Socket } from "node:net";
+import type { LoadResult } from "../config/adapt.js";
+import type { Config, HttpSettings, LocationConf, LogFormatConf, ServerConf } from "../config/types.js";
+import { compileAccessRules } from "../access/ip-rules.js";
+import { HtpasswdStore } from "../access/htpasswd.js";
+import { AccessLogs, type AccessLogWriter } from "../log/access-log.js";
+import { ErrorLog, errorLogContext } from "../log/error-log.js";
+import { compileLogFormat, type LogLine } from "../log/format.js";
+import { buildVirtualHosts, hostsFor, listenersOf } from "../router/servers.js";
+import { compileLocations, type LocationMatcher } from "../router/locations.js";
+import { errnoText, SyncgateError, type LogLevel } from "../lib/errors.js";
+import { Upstream, implicitServer, resolveServers } from "../upstream/upstream.js";
+import { parseHostPort } from "../config/address.js";
+import { ClientConnection } from "./client.js";
+import { type RequestContext, variable } from "./context.js";
+import type { Services } from "./services.js";
+
+/** Options for tests and embedding. */
+export interface ProxyOptions {
+  now?: () => number;
+  random?: () => number;
+  /** Error log to use instead of the configuration's (tests). */
+  errorLog?: ErrorLog;
+}
+
+interface AccessTarget {
+  writer: AccessLogWriter;
+  line: LogLine;
+  cond: string | null;
+}
+
+function forEachLocation(locs: LocationConf[], fn: (l: LocationConf) => void): void {
+  for (const l of locs) {
+    fn(l);
+    forEachLocation(l.locations, fn);
+  }
+}
+
+/** A running syncgate data plane. */
+export class ProxyServer implements Services {
+  readonly upstreams = new Map<string, Upstream>();
+  readonly htpasswd = new HtpasswdStore();
+  readonly errorLog: ErrorLog;
+  private readonly accessLogs: AccessLogs;
+  private readonly accessTargets = new WeakMap<HttpSettings, AccessTarget[]>();
+  private readonly accessRules = new WeakMap<HttpSettings, (addr: string) => "allow" | "deny">();
+  private readonly matchers = new Map<ServerConf, LocationMatcher>();
+  private readonly servers: Server[] = [];
+  private readonly conns = new Set<ClientConnection>();
+  private readonly random: (() => number) | undefined;
+  readonly now: () => number;
+
+  private constructor(
+    readonly config: Config,
+    opts: ProxyOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.random = opts.random;
+    this.errorLog = opts.errorLog ?? new ErrorLog(config.main.errorLog);
+    this.accessLogs = new AccessLogs({ onError: (level, message) => this.errorLog.log(level, message) });
+  }
+
+  /** Builds the proxy for a loaded configuration: resolves upstream host names and opens the logs. */
+  static async create(loaded: LoadResult, opts: ProxyOptions = {}): Promise<ProxyServer> {
+    const config = loaded.config;
+    const p = new ProxyServer(config, opts);
+    const http = config.http;
+    if (!http) return p;
+    const now = p.now();
+    for (const u of http.upstreams) {
+      p.upstreams.set(u.name, new Upstream(u, await resolveServers(u.servers), now, p.random));
+    }
+    const literal = new Map<string, { host: string; port: number }>();
+    for (const s of http.servers) {
+      p.matchers.set(s, compileLocations(s));
+      p.prepareLogs(s.settings, http.logFormats);
+      forEachLocation(s.locations, (l) => {
+        p.prepareLogs(l.settings, http.logFormats);
+        const pp = l.proxyPass;
+        if (pp && !pp.variables && !pp.upstream) {
+          literal.set(`${pp.host}:${pp.port ?? 80}`, { host: pp.host, port: pp.port ?? 80 });
+        }
+      });
+    }
+    // proxy_pass to an address or host name: an implicit upstream of all its addresses, as nginx makes.
+    for (const [key, t] of literal) {
+      if (!p.upstreams.has(key)) {
+        p.upstreams.set(key, p.implicitUpstream(key, await resolveServers([implicitServer(t.host, t.port)])));
+      }
+    }
+    await p.accessLogs.open();
+    return p;
+  }
+
+  private implicitUpstream(name: string, specs: ReturnType<typeof implicitServer>[]): Upstream {
+    return new Upstream(
+      {
+        name,
+        origin: { file: null, line: 0 },
+        servers: specs,
+        balancer: { method: "round_robin" },
+        keepalive: null,
+        keepaliveTimeout: 60_000,
+        keepaliveRequests: 1000,
+        zone: null,
+      },
+      specs,
+      this.now(),
+      this.random,
+    );
+  }
+
+  upstreamFor(authority: string): Upstream | null {
+    const hp = parseHostPort(authority);
+    if ("error" in hp || !/^[\d.]+$|:/.test(hp.host)) return null;
+    const key = `${hp.host}:${hp.port ?? 80}`;
+    let u = this.upstreams.get(key);
+    if (!u) {
+      u = this.implicitUpstream(key, [implicitServer(hp.host, hp.port ?? 80)]);
+      this.upstreams.set(key, u);
+    }
+    return u;
+  }
+
+  private prepareLogs(settings: HttpSettings, formats: Record<string, LogFormatConf>): void {
+    if (this.accessTargets.has(settings)) return;
+    const targets: AccessTarget[] = [];
+    for (const a of settings.accessLog ?? []) {
+      if (a.path.includes("$")) continue;
+      targets.push({ writer: this.accessLogs.acquire(a), line: compileLogFormat(formats[a.format]!), cond: a.if });
+    }
+    this.accessTargets.set(settings, targets);
+  }
+
+  locations(server: ServerConf): LocationMatcher {
+    let m = this.matchers.get(server);
+    if (!m) {
+      m = compileLocations(server);
+      this.matchers.set(server, m);
+    }
+    return m;
+  }
+
+  access(settings: HttpSettings, clientAddr: string): "allow" | "deny" {
+    if (settings.access.length === 0) return "allow";
+    let f = this.accessRules.get(settings);
+    if (!f) {
+      f = compileAccessRules(settings.access);
+      this.accessRules.set(settings, f);
+    }
+    return f(clientAddr);
+  }
+
+  logAccess(ctx: RequestContext): void {
+    const settings = ctx.settings;
+    if (!settings) return;
+    const targets = this.accessTargets.get(settings);
+    if (!targets || targets.length === 0) return;
+    const now = this.now();
+    const get = (name: string): string | null => variable(ctx, name, now);
+    for (const t of targets) {
+      if (t.cond !== null) {
+        const v = get(t.cond.replace(/^\$\{?|\}$/g, ""));
+        if (v === null || v === "" || v === "0") continue;
+      }
+      t.writer.write(t.line(get));
+    }
+  }
+
+  logRequestError(level: LogLevel, ctx: RequestContext, message: string, upstream?: string): void {
+    const suffix = errorLogContext({
+      client: ctx.conn.remoteAddr,
+      server: ctx.serverName(),
+      request: ctx.requestLine(),
+      ...(upstream ? { upstream } : {}),
+      host: ctx.head.host ?? undefined,
+    });
+    this.errorLog.log(level, message + suffix, ctx.conn.id);
+  }
+
+  /** Binds every listen address; fails with nginx's bind() message. */
+  async listen(): Promise<void> {
+    const http = this.config.http;
+    if (!http) return;
+    const tables = buildVirtualHosts(http.servers);
+    for (const l of listenersOf(http.servers)) {
+      const server = createServer({ noDelay: true }, (socket: Socket) => {
+        const hosts = hostsFor(tables, socket.localAddress ?? "", socket.localPort ?? 0);
+        if (!hosts) {
+          socket.destroy();
+          return;
+        }
+        const conn = new ClientConnection(socket, this, hosts, (c) => this.conns.delete(c));
+        this.conns.add(conn);
+      });
+      const host = l.host === "*" ? (l.ipv6 ? "::" : "0.0.0.0") : l.host;
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", (err: NodeJS.ErrnoException) => {
+          const shown = l.ipv6 ? `[${host}]:${l.port}` : `${host}:${l.port}`;
+          reject(new SyncgateError("SG_ERR_IO", `bind() to ${shown} failed ${errnoText(err)}`));
+        });
+        server.listen({ host, port: l.port, ...(l.backlog ? { backlog: l.backlog } : {}), ipv6Only: l.ipv6 && l.ipv6only }, () => {
+          server.removeAllListeners("error");
+          server.on("error", (err) => this.errorLog.log("alert", `listener error: ${String(err)}`));
+          resolve();
+        });
+      });
+      this.servers.push(server);
+    }
+  }
+
+  /** Bound addresses (host, port), in listen order. */
+  addresses(): { host: string; port: number }[] {
+    return this.servers.map((s) => {
+      const a = s.address();
+      return typeof a === "object" && a ? { host: a.address, port: a.port } : { host: "", port: 0 };
+    });
+  }
+
+  /** Reopens every log file (SIGUSR1). */
+  async reopenLogs(): Promise<void> {
+    await this.accessLogs.reopen();
+    await this.errorLog.reopen();
+  }
+
+  /** Stops listening, closes every connection and pool, flushes the logs. */
+  async close(): Promise<void> {
+    // net.Server.close() waits for open connections: stop accepting, end idle ones, then wait.
+    const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    this.servers.length = 0;
+    for (const c of this.conns) c.shutdown();
+    await closed;
+    for (const u of this.upstreams.values()) u.close();
+    await this.accessLogs.close();
+    await this.errorLog.close();
+  }
+}

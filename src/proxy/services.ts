@@ -1,0 +1,29 @@
+/** What a request needs from the running proxy: routing tables, upstreams, logs, auth. */
+import type { Config, HttpSettings, ServerConf } from "../config/types.js";
+import type { HtpasswdStore } from "../access/htpasswd.js";
+import type { ErrorLog } from "../log/error-log.js";
+import type { Upstream } from "../upstream/upstream.js";
+import type { LocationMatcher } from "../router/locations.js";
+import type { LogLevel } from "../lib/errors.js";
+import type { RequestContext } from "./context.js";
+
+/** The proxy's shared state for one loaded configuration. */
+export interface Services {
+  config: Config;
+  /** Upstream by name: explicit ones, and implicit ones for literal proxy_pass addresses ("host:port"). */
+  upstreams: Map<string, Upstream>;
+  /** The implicit upstream for "host:port" picked at run time (proxy_pass with variables), or null. */
+  upstreamFor(authority: string): Upstream | null;
+  /** Location matcher of a server. */
+  locations(server: ServerConf): LocationMatcher;
+  /** allow/deny verdict for a client under `settings`. */
+  access(settings: HttpSettings, clientAddr: string): "allow" | "deny";
+  htpasswd: HtpasswdStore;
+  errorLog: ErrorLog;
+  /** Writes the access log lines of a finished request. */
+  logAccess(ctx: RequestContext): void;
+  /** Logs an error about a request with nginx's context suffix (client, server, request, upstream, host). */
+  logRequestError(level: LogLevel, ctx: RequestContext, message: string, upstream?: string): void;
+  /** Random source for balancers (injectable). */
+  now(): number;
+}
