@@ -25,7 +25,18 @@ export default tseslint.config(
     },
   },
   {
-    files: ["**/*.js", "bin/*"],
+    files: ["**/*.js", "**/*.mjs", "bin/*"],
     ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      parserOptions: { projectService: false, project: null },
+      globals: {
+        URL: "readonly",
+        console: "readonly",
+        process: "readonly",
+        setTimeout: "readonly",
+        clearTimeout: "readonly",
+        Buffer: "readonly",
+      },
+    },
   },
 );

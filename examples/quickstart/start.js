@@ -12,7 +12,9 @@ function backend(name, port) {
     res.end(`Hello from ${name} (127.0.0.1:${port}) — you asked for ${req.url}\n`);
   });
   return new Promise((resolve, reject) => {
-    server.once("error", (err) => reject(new Error(`demo backend ${name} cannot listen on 127.0.0.1:${port}: ${err.message}`)));
+    server.once("error", (err) =>
+      reject(new Error(`demo backend ${name} cannot listen on 127.0.0.1:${port}: ${err.message}`)),
+    );
     server.listen(port, "127.0.0.1", () => resolve(server));
   });
 }

@@ -69,5 +69,12 @@ const ERRNO: Record<string, [number, string]> = {
   ELOOP: [40, "Too many levels of symbolic links"],
   EMFILE: [24, "Too many open files"],
   ENOSPC: [28, "No space left on device"],
+  ECONNREFUSED: [111, "Connection refused"],
+  ECONNRESET: [104, "Connection reset by peer"],
+  ETIMEDOUT: [110, "Connection timed out"],
+  EPIPE: [32, "Broken pipe"],
+  EHOSTUNREACH: [113, "No route to host"],
+  ENETUNREACH: [101, "Network is unreachable"],
+  ECONNABORTED: [103, "Software caused connection abort"],
   EROFS: [30, "Read-only file system"],
 };

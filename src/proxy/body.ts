@@ -46,7 +46,8 @@ export class RequestBody {
         this.decoded += e - s;
       });
       if ("error" in r) return { body: null, rest: null, error: "invalid" };
-      if (this.maxSize > 0 && this.decoded > this.maxSize) return { body: null, rest: null, error: "too-large" };
+      if (this.maxSize > 0 && this.decoded > this.maxSize)
+        return { body: null, rest: null, error: "too-large" };
       used = r.consumed;
       if (r.done) this.done = true;
     } else {
@@ -61,6 +62,10 @@ export class RequestBody {
       if (this.replayBytes > REPLAY_LIMIT) this.replay = null;
       else if (used > 0) this.replay.push(body);
     }
-    return { body: used > 0 ? body : null, rest: used < chunk.length ? chunk.subarray(used) : null, error: null };
+    return {
+      body: used > 0 ? body : null,
+      rest: used < chunk.length ? chunk.subarray(used) : null,
+      error: null,
+    };
   }
 }

@@ -47,7 +47,8 @@ export function clientHead(
   for (let i = 0; i < hs.length; i += 2) {
     const name = hs[i]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || lower === "server" || lower === "date" || lower === "content-length") continue;
+    if (HOP_BY_HOP.has(lower) || lower === "server" || lower === "date" || lower === "content-length")
+      continue;
     if (lower.startsWith("x-accel-") || (drop.length > 0 && drop.includes(lower))) continue;
     let value = hs[i + 1]!;
     if (lower === "content-type") value = withCharset(value, settings.charset);
@@ -57,7 +58,10 @@ export function clientHead(
     headers.push(name, value);
   }
   // A HEAD or 304 answer has no body but keeps the Content-Length of the entity it describes.
-  if (framing === "length" || (framing === "none" && up.contentLength !== null && up.status >= 200 && up.status !== 204)) {
+  if (
+    framing === "length" ||
+    (framing === "none" && up.contentLength !== null && up.status >= 200 && up.status !== 204)
+  ) {
     headers.push("Content-Length", String(up.contentLength));
   }
   if (framing === "chunked") headers.push("Transfer-Encoding", "chunked");

@@ -15,7 +15,6 @@ import { errorPage, httpDate, REASONS, responseHead, serverHeader } from "./resp
 import { ProxyRequest, type ClientSide } from "./request.js";
 import type { Services } from "./services.js";
 
-
 let connections = 0;
 
 /** A client connection. */
@@ -54,10 +53,10 @@ export class ClientConnection implements ClientSide {
     this.arm(s.clientHeaderTimeout, "header");
   }
 
-  /** Stops serving: finishes the request in flight, then closes (graceful), or at once when idle. */
+  /** Fast shutdown (SIGTERM, as nginx's): closes the connection now, aborting a request in flight. */
   shutdown(): void {
     this.closing = true;
-    if (!this.current) this.socket.destroy();
+    this.socket.destroy();
   }
 
   stash(rest: Buffer): void {
@@ -98,7 +97,8 @@ export class ClientConnection implements ClientSide {
     this.current = null;
     this.svc.logAccess(ctx);
     const s = ctx.settings ?? this.defaultServer.settings;
-    const more = keepAlive && !this.closing && s.keepaliveTimeout > 0 && this.info.requests < s.keepaliveRequests;
+    const more =
+      keepAlive && !this.closing && s.keepaliveTimeout > 0 && this.info.requests < s.keepaliveRequests;
     if (!more) {
       this.socket.end();
       this.closing = true;
@@ -130,7 +130,11 @@ export class ClientConnection implements ClientSide {
   private parse(buf: Buffer, pipelined: boolean): void {
     const settings = this.defaultServer.settings;
     const lim = settings.largeClientHeaderBuffers;
-    const limits: HeadLimits = { maxRequestLine: lim.size, maxHeaderLine: lim.size, maxHead: lim.number * lim.size };
+    const limits: HeadLimits = {
+      maxRequestLine: lim.size,
+      maxHeaderLine: lim.size,
+      maxHead: lim.number * lim.size,
+    };
     const r = parseRequestHead(buf, 0, buf.length, limits, this.progress);
     if (r.kind === "incomplete") {
       this.buf = buf;
@@ -183,7 +187,11 @@ export class ClientConnection implements ClientSide {
 
   /** Answers a request that could not be parsed, with nginx's status, then closes. */
   private badRequest(status: number, reason: string, log: string): void {
-    this.svc.errorLog.log("info", `${log} while reading client request headers, client: ${this.info.remoteAddr}`, this.info.id);
+    this.svc.errorLog.log(
+      "info",
+      `${log} while reading client request headers, client: ${this.info.remoteAddr}`,
+      this.info.id,
+    );
     const tokens = this.defaultServer.settings.serverTokens;
     const title = status === 400 && reason !== REASONS[400] ? reason : undefined;
     const body = errorPage(status, tokens, title);

@@ -241,7 +241,8 @@ export function variable(ctx: RequestContext, name: string, now = Date.now()): s
     }
     return null;
   }
-  if (name.startsWith("cookie_")) return cookieValue(getHeaderJoined(ctx.head.headers, "cookie"), name.slice(7));
+  if (name.startsWith("cookie_"))
+    return cookieValue(getHeaderJoined(ctx.head.headers, "cookie"), name.slice(7));
   if (name.startsWith("arg_")) return argValue(ctx.args, name.slice(4));
   return null;
 }

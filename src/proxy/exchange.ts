@@ -59,6 +59,8 @@ export class Proxying {
   private lastFailure: Failure = "error";
   private done = false;
   private tunneled = false;
+  /** Some server was sent this request (then non-idempotent methods are not retried). */
+  private sentOnce = false;
 
   constructor(
     private readonly req: ProxyRequest,
@@ -130,10 +132,20 @@ export class Proxying {
     const up = this.upstream!;
     const ctx = req.ctx;
     const now = req.svc.now();
-    const peer = up.pick({ clientAddr: ctx.conn.remoteAddr, hashKey: this.hashKey(), tried: this.tried, now });
+    const peer = up.pick({
+      clientAddr: ctx.conn.remoteAddr,
+      hashKey: this.hashKey(),
+      tried: this.tried,
+      now,
+    });
     if (!peer) {
       if (ctx.attempts.length === 0 || this.tried.size === 0) {
-        req.svc.logRequestError("error", ctx, "no live upstreams while connecting to upstream", this.upstreamUrl(null));
+        req.svc.logRequestError(
+          "error",
+          ctx,
+          "no live upstreams while connecting to upstream",
+          this.upstreamUrl(null),
+        );
       }
       req.respondError(this.lastFailure === "timeout" ? 504 : 502);
       return;
@@ -211,12 +223,16 @@ export class Proxying {
     s.on("timeout", () => this.onTimeout(c));
     const body = req.body;
     const framing = body.framing;
-    const head = Buffer.from(upstreamHead(ctx, req.settings, this.uri, framing, ctx.head.expectContinue), "latin1");
+    const head = Buffer.from(
+      upstreamHead(ctx, req.settings, this.uri, framing, ctx.head.expectContinue),
+      "latin1",
+    );
     const chunks = body.replay ?? req.pending;
     req.pending = [];
     const out = chunks.length ? Buffer.concat([head, ...chunks]) : head;
     c.attempt.bytesSent += out.length;
     c.sent = true;
+    this.sentOnce = true;
     s.setTimeout(body.done ? req.settings.proxyReadTimeout : req.settings.proxySendTimeout);
     s.write(out);
     if (!body.done) {
@@ -283,8 +299,13 @@ export class Proxying {
     c.attempt.headers = head.headers;
     const ft = `http_${head.status}`;
     if (
-      (head.status === 500 || head.status === 502 || head.status === 503 || head.status === 504 ||
-        head.status === 403 || head.status === 404 || head.status === 429) &&
+      (head.status === 500 ||
+        head.status === 502 ||
+        head.status === 503 ||
+        head.status === 504 ||
+        head.status === 403 ||
+        head.status === 404 ||
+        head.status === 429) &&
       this.mayRetry(ft) &&
       this.hasNext()
     ) {
@@ -301,8 +322,7 @@ export class Proxying {
     }
     c.upFraming = responseBodyFraming(ctx.head.method, head);
     const client1 = ctx.head.versionMinor === 1;
-    c.framing =
-      c.upFraming === "chunked" ? (client1 ? "chunked" : "close") : (c.upFraming as ClientFraming);
+    c.framing = c.upFraming === "chunked" ? (client1 ? "chunked" : "close") : c.upFraming;
     if (c.upFraming === "length") c.left = head.contentLength ?? 0;
     if (c.upFraming === "chunked") c.decoder = new ChunkedDecoder();
     const keepAlive = ctx.head.keepAlive && c.framing !== "close" && req.body.done;
@@ -362,7 +382,8 @@ export class Proxying {
             this.broken(c, `upstream sent invalid chunked response while reading upstream`);
             return;
           }
-          if (r.consumed > 0) this.write(c, r.consumed === chunk.length ? chunk : chunk.subarray(0, r.consumed));
+          if (r.consumed > 0)
+            this.write(c, r.consumed === chunk.length ? chunk : chunk.subarray(0, r.consumed));
           if (r.done) this.complete(c, c.head!.keepAlive && r.consumed === chunk.length);
           return;
         }
@@ -391,7 +412,11 @@ export class Proxying {
       return;
     }
     if (this.staleRetry(c)) return;
-    this.fail(c, "error", "upstream prematurely closed connection while reading response header from upstream");
+    this.fail(
+      c,
+      "error",
+      "upstream prematurely closed connection while reading response header from upstream",
+    );
   }
 
   private onError(c: Current, err: NodeJS.ErrnoException): void {
@@ -434,7 +459,11 @@ export class Proxying {
         return;
       }
       if (err || !conn) {
-        this.fail(c, err?.code === "ETIMEDOUT" ? "timeout" : "error", `connect() failed ${errnoText(err)} while connecting to upstream`);
+        this.fail(
+          c,
+          err?.code === "ETIMEDOUT" ? "timeout" : "error",
+          `connect() failed ${errnoText(err)} while connecting to upstream`,
+        );
         return;
       }
       this.use(c, conn);
@@ -497,7 +526,9 @@ export class Proxying {
     const { req } = this;
     const nu = req.settings.proxyNextUpstream;
     if (!nu.includes(ft) || req.responded) return false;
-    if (NON_IDEMPOTENT.has(req.ctx.head.method) && !nu.includes("non_idempotent") && this.cur?.sent) return false;
+    // nginx: POST, LOCK, PATCH go to the next server only if no server has been sent the request yet.
+    if (NON_IDEMPOTENT.has(req.ctx.head.method) && !nu.includes("non_idempotent") && this.sentOnce)
+      return false;
     if (!this.replayable()) return false;
     const tries = req.settings.proxyNextUpstreamTries;
     if (tries > 0 && req.ctx.attempts.length >= tries) return false;
@@ -506,8 +537,9 @@ export class Proxying {
     return true;
   }
 
+  /** Whether a server of the group is still untried (nginx's peer.tries counts every server, backups too). */
   private hasNext(): boolean {
-    return !this.done;
+    return !this.done && this.tried.size < this.upstream!.group.all().length;
   }
 
   private replayable(): boolean {

@@ -52,7 +52,10 @@ export class PeerPool {
   }
 
   /** Opens a new connection; `done` gets the socket once connected, or the error (timeout: code ETIMEDOUT). */
-  open(timeoutMs: number, done: (err: NodeJS.ErrnoException | null, conn: UpstreamSocket | null) => void): Socket {
+  open(
+    timeoutMs: number,
+    done: (err: NodeJS.ErrnoException | null, conn: UpstreamSocket | null) => void,
+  ): Socket {
     const socket = connect({ host: this.host, port: this.port, noDelay: this.limits.noDelay });
     let finished = false;
     const finish = (err: NodeJS.ErrnoException | null): void => {

@@ -57,7 +57,11 @@ export class ProxyRequest {
     readonly ctx: RequestContext,
   ) {
     const h = ctx.head;
-    this.body = new RequestBody(h.chunked ? "chunked" : h.contentLength ? "length" : "none", h.contentLength ?? 0, 0);
+    this.body = new RequestBody(
+      h.chunked ? "chunked" : h.contentLength ? "length" : "none",
+      h.contentLength ?? 0,
+      0,
+    );
   }
 
   /** Starts handling, with the bytes that followed the head. */
@@ -103,8 +107,7 @@ export class ProxyRequest {
     const ctx = this.ctx;
     const realm = expand(ctx, realmText);
     const creds = parseBasicAuthorization(getHeader(ctx.head.headers, "authorization") ?? undefined);
-    const challenge = (): void =>
-      this.respondError(401, true, ["WWW-Authenticate", basicChallenge(realm)]);
+    const challenge = (): void => this.respondError(401, true, ["WWW-Authenticate", basicChallenge(realm)]);
     if (!creds) {
       challenge();
       return;
@@ -237,7 +240,10 @@ export class ProxyRequest {
       keepAlive ? "keep-alive" : "close",
     ];
     const head = responseHead(status, headers, REASONS[status] ?? "");
-    const out = this.ctx.head.method === "HEAD" ? Buffer.from(head, "latin1") : Buffer.concat([Buffer.from(head, "latin1"), payload]);
+    const out =
+      this.ctx.head.method === "HEAD"
+        ? Buffer.from(head, "latin1")
+        : Buffer.concat([Buffer.from(head, "latin1"), payload]);
     this.ctx.status = status;
     this.ctx.responseHeaders = headers;
     this.ctx.bytesSent += out.length;
@@ -249,7 +255,9 @@ export class ProxyRequest {
   /** Sends nginx's error page for `status`. */
   respondError(status: number, keepAliveOk = true, extra: string[] = []): void {
     const tokens = this.settings?.serverTokens ?? "on";
-    this.respond(status, errorPage(status, tokens), "text/html", extra, keepAliveOk && status < 500);
+    // As ngx_http_special_response_handler: these errors close the connection, others (502, 504...) keep it.
+    const closes = status === 400 || status === 413 || status === 414 || status === 500 || status === 501;
+    this.respond(status, errorPage(status, tokens), "text/html", extra, keepAliveOk && !closes);
   }
 
   /** A client-side error in the middle of a request: answer if nothing was sent yet, then close. */

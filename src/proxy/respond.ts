@@ -70,7 +70,11 @@ export function errorPage(status: number, tokens: "on" | "off" | "build", title 
 }
 
 /** A complete response head; `headers` is a flat [name, value, ...] list. */
-export function responseHead(status: number, headers: readonly string[], reason = REASONS[status] ?? ""): string {
+export function responseHead(
+  status: number,
+  headers: readonly string[],
+  reason = REASONS[status] ?? "",
+): string {
   let out = `HTTP/1.1 ${status} ${reason}\r\n`;
   for (let i = 0; i < headers.length; i += 2) out += `${headers[i]!}: ${headers[i + 1]!}\r\n`;
   return out + "\r\n";

@@ -131,7 +131,11 @@ export class ProxyServer implements Services {
     const targets: AccessTarget[] = [];
     for (const a of settings.accessLog ?? []) {
       if (a.path.includes("$")) continue;
-      targets.push({ writer: this.accessLogs.acquire(a), line: compileLogFormat(formats[a.format]!), cond: a.if });
+      targets.push({
+        writer: this.accessLogs.acquire(a),
+        line: compileLogFormat(formats[a.format]!),
+        cond: a.if,
+      });
     }
     this.accessTargets.set(settings, targets);
   }
@@ -203,11 +207,19 @@ export class ProxyServer implements Services {
           const shown = l.ipv6 ? `[${host}]:${l.port}` : `${host}:${l.port}`;
           reject(new SyncgateError("SG_ERR_IO", `bind() to ${shown} failed ${errnoText(err)}`));
         });
-        server.listen({ host, port: l.port, ...(l.backlog ? { backlog: l.backlog } : {}), ipv6Only: l.ipv6 && l.ipv6only }, () => {
-          server.removeAllListeners("error");
-          server.on("error", (err) => this.errorLog.log("alert", `listener error: ${String(err)}`));
-          resolve();
-        });
+        server.listen(
+          {
+            host,
+            port: l.port,
+            ...(l.backlog ? { backlog: l.backlog } : {}),
+            ipv6Only: l.ipv6 && l.ipv6only,
+          },
+          () => {
+            server.removeAllListeners("error");
+            server.on("error", (err) => this.errorLog.log("alert", `listener error: ${String(err)}`));
+            resolve();
+          },
+        );
       });
       this.servers.push(server);
     }

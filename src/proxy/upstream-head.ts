@@ -23,7 +23,11 @@ function compiled(settings: HttpSettings): CompiledHeaders {
       ? settings.proxySetHeaders
       : [["Host", "$proxy_host"] as [string, string], ...settings.proxySetHeaders];
     c = {
-      set: list.map(([name, value]) => ({ name, lower: name.toLowerCase(), value: compileTemplate(value, get) })),
+      set: list.map(([name, value]) => ({
+        name,
+        lower: name.toLowerCase(),
+        value: compileTemplate(value, get),
+      })),
       replaced: new Set(list.map(([n]) => n.toLowerCase())),
     };
     cache.set(settings, c);
@@ -60,7 +64,8 @@ export function upstreamHead(
     if (connDrop.length > 0 && connDrop.includes(lower)) continue;
     out += `${name}: ${hs[i + 1]!}\r\n`;
   }
-  if (body === "length" && !c.replaced.has("content-length")) out += `Content-Length: ${head.contentLength}\r\n`;
+  if (body === "length" && !c.replaced.has("content-length"))
+    out += `Content-Length: ${head.contentLength}\r\n`;
   if (body === "chunked") out += "Transfer-Encoding: chunked\r\n";
   if (head.upgrade !== null && version === "1.1") {
     out += `Upgrade: ${head.upgrade}\r\nConnection: upgrade\r\n`;

@@ -16,7 +16,12 @@ export async function serve(loaded: LoadResult, out: Out): Promise<number> {
     proxy = await ProxyServer.create(loaded);
     await proxy.listen();
   } catch (err) {
-    return printError(out, err instanceof SyncgateError ? err : new SyncgateError("SG_ERR_IO", String((err as Error).message ?? err)));
+    return printError(
+      out,
+      err instanceof SyncgateError
+        ? err
+        : new SyncgateError("SG_ERR_IO", String((err as Error).message ?? err)),
+    );
   }
   const pid = loaded.config.main.pid;
   try {
@@ -48,10 +53,15 @@ export async function serve(loaded: LoadResult, out: Out): Promise<number> {
     process.on("SIGQUIT", () => stop("SIGQUIT"));
     process.on("SIGUSR1", () => {
       proxy.errorLog.log("notice", "reopening logs");
-      proxy.reopenLogs().catch((err: unknown) => proxy.errorLog.log("alert", `reopen failed: ${String(err)}`));
+      proxy
+        .reopenLogs()
+        .catch((err: unknown) => proxy.errorLog.log("alert", `reopen failed: ${String(err)}`));
     });
     process.on("SIGHUP", () => {
-      proxy.errorLog.log("notice", "reload (SIGHUP) is not available in this version; configuration unchanged");
+      proxy.errorLog.log(
+        "notice",
+        "reload (SIGHUP) is not available in this version; configuration unchanged",
+      );
     });
   });
 }

@@ -9,7 +9,8 @@ import { freePort } from "../support/ports.js";
 import { startProxy } from "../support/proxy.js";
 
 const FIXTURES = fileURLToPath(new URL("../../../test/fixtures/htpasswd/", import.meta.url));
-const basic = (user: string, pass: string): string => `Basic ${Buffer.from(`${user}:${pass}`).toString("base64")}`;
+const basic = (user: string, pass: string): string =>
+  `Basic ${Buffer.from(`${user}:${pass}`).toString("base64")}`;
 
 test("allow/deny: first match wins, denied clients get 403", async (t) => {
   const b = await startBackend(t, "b");
@@ -46,7 +47,10 @@ for (const [kind, file] of [
     assert.equal(none.status, 401);
     assert.equal(none.headers["www-authenticate"], 'Basic realm="login"');
     assert.equal((await send(port, "/", { headers: { Authorization: basic("root", "wrong") } })).status, 401);
-    assert.equal((await send(port, "/", { headers: { Authorization: basic("nobody", "123456") } })).status, 401);
+    assert.equal(
+      (await send(port, "/", { headers: { Authorization: basic("nobody", "123456") } })).status,
+      401,
+    );
     const ok = await send(port, "/", { headers: { Authorization: basic("root", "123456") } });
     assert.equal(ok.status, 200);
     assert.equal(b.seen.length, 1);

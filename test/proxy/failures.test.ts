@@ -33,7 +33,9 @@ test("a refused server is retried on the next one; it is then skipped for fail_t
   for (let i = 0; i < 4; i++) assert.equal((await send(port, "/")).body, "good GET /");
   assert.equal(good.seen.length, 4);
   await p.proxy.close();
-  const errors = readFileSync(p.errorLogPath, "utf8").split("\n").filter((l) => l.includes("connect() failed"));
+  const errors = readFileSync(p.errorLogPath, "utf8")
+    .split("\n")
+    .filter((l) => l.includes("connect() failed"));
   assert.equal(errors.length, 1, "the dead server is tried once, then skipped during fail_timeout");
   assert.match(
     errors[0]!,
@@ -46,18 +48,24 @@ test("a refused server is retried on the next one; it is then skipped for fail_t
 });
 
 test("no server left: 502 and 'no live upstreams' in the error log", async (t) => {
-  const dead = await freePort();
-  const port = await freePort();
+  const [dead1, dead2, port] = [await freePort(), await freePort(), await freePort()];
   const p = await startProxy(
     t,
-    `upstream u { server 127.0.0.1:${dead}; server 127.0.0.1:${dead} down; }
+    `upstream u { server 127.0.0.1:${dead1}; server 127.0.0.1:${dead2}; server 127.0.0.1:1 down; }
      server { listen 127.0.0.1:${port}; location / { proxy_pass http://u; } }`,
   );
+  // Both live servers refuse (and are marked failed for fail_timeout); the second request finds none.
   assert.equal((await send(port, "/")).status, 502);
   assert.equal((await send(port, "/")).status, 502);
   await p.proxy.close();
-  const log = readFileSync(p.errorLogPath, "utf8");
-  assert.match(log, /no live upstreams while connecting to upstream, client: 127\.0\.0\.1/);
+  const log = readFileSync(p.errorLogPath, "utf8").trim().split("\n");
+  assert.equal(log.length, 3, log.join("\n"));
+  assert.match(log[0]!, /connect\(\) failed \(111: Connection refused\)/);
+  assert.match(log[1]!, /connect\(\) failed \(111: Connection refused\)/);
+  assert.match(
+    log[2]!,
+    /\[error\] \d+#0: \*\d+ no live upstreams while connecting to upstream, client: 127\.0\.0\.1, server: , request: "GET \/ HTTP\/1\.1", upstream: "http:\/\/u\/", host: "127\.0\.0\.1:\d+"$/,
+  );
 });
 
 test("a slow backend gives 504 after proxy_read_timeout, with nginx's log line", async (t) => {
@@ -100,7 +108,8 @@ test("GET is retried after an upstream reset; POST is not, unless non_idempotent
   const posts = [];
   for (let i = 0; i < 4; i++) posts.push((await send(port, "/p", { method: "POST", body: "x" })).status);
   assert.deepEqual(posts.sort(), [200, 200, 502, 502]);
-  for (let i = 0; i < 4; i++) assert.equal((await send(port, "/ni/p", { method: "POST", body: "x" })).status, 200);
+  for (let i = 0; i < 4; i++)
+    assert.equal((await send(port, "/ni/p", { method: "POST", body: "x" })).status, 200);
 });
 
 test("http_502 in proxy_next_upstream passes to the next server; the last answer is returned as is", async (t) => {

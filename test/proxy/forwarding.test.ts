@@ -62,7 +62,14 @@ test("request headers: Host is $proxy_host by default, proxy_set_header with var
      }`,
   );
   await send(port, "/plain", {
-    headers: { Host: "www.example.com:8080", "X-Drop": "kept", Connection: "keep-alive, X-Hop", "X-Hop": "1", TE: "trailers", "Keep-Alive": "5" },
+    headers: {
+      Host: "www.example.com:8080",
+      "X-Drop": "kept",
+      Connection: "keep-alive, X-Hop",
+      "X-Hop": "1",
+      TE: "trailers",
+      "Keep-Alive": "5",
+    },
   });
   const h1 = b.seen[0]!.headers;
   assert.equal(h1["host"], "con_server");
@@ -70,8 +77,14 @@ test("request headers: Host is $proxy_host by default, proxy_set_header with var
   assert.equal(h1["x-hop"], undefined);
   assert.equal(h1["te"], undefined);
   assert.equal(h1["keep-alive"], undefined);
-  assert.equal(h1["connection"], undefined, "HTTP/1.1 keep-alive upstream request carries no Connection header");
-  await send(port, "/set/p?q=1", { headers: { Host: "WWW.Example.com", "X-Forwarded-For": "10.1.1.1", "X-Custom": "c", "X-Drop": "x" } });
+  assert.equal(
+    h1["connection"],
+    undefined,
+    "HTTP/1.1 keep-alive upstream request carries no Connection header",
+  );
+  await send(port, "/set/p?q=1", {
+    headers: { Host: "WWW.Example.com", "X-Forwarded-For": "10.1.1.1", "X-Custom": "c", "X-Drop": "x" },
+  });
   const h2 = b.seen[1]!.headers;
   assert.equal(h2["host"], "www.example.com");
   assert.equal(h2["x-real-ip"], "127.0.0.1");
@@ -87,7 +100,10 @@ test("response headers: Server and Date are syncgate's, charset added to text ty
     res.end("ok");
   });
   const port = await freePort();
-  await startProxy(t, `charset utf-8; server { listen 127.0.0.1:${port}; location / { proxy_pass http://${b.addr}; } }`);
+  await startProxy(
+    t,
+    `charset utf-8; server { listen 127.0.0.1:${port}; location / { proxy_pass http://${b.addr}; } }`,
+  );
   const html = await send(port, "/html");
   assert.equal(html.headers["content-type"], "text/html; charset=utf-8");
   assert.match(String(html.headers["server"]), /^syncgate\/\d+\.\d+\.\d+$/);
@@ -109,11 +125,22 @@ test("bodies both ways: content-length and chunked requests, chunked and close-d
     res.end(body);
   });
   const port = await freePort();
-  await startProxy(t, `client_max_body_size 2m; server { listen 127.0.0.1:${port}; location / { proxy_pass http://${b.addr}; } }`);
+  await startProxy(
+    t,
+    `client_max_body_size 2m; server { listen 127.0.0.1:${port}; location / { proxy_pass http://${b.addr}; } }`,
+  );
   const big = Buffer.alloc(300_000, "x");
-  const r1 = await send(port, "/echo", { method: "POST", body: big, headers: { "Content-Length": String(big.length) } });
+  const r1 = await send(port, "/echo", {
+    method: "POST",
+    body: big,
+    headers: { "Content-Length": String(big.length) },
+  });
   assert.equal(r1.body.length, 300_000);
-  const r2 = await send(port, "/echo", { method: "POST", body: "hello", headers: { "Transfer-Encoding": "chunked" } });
+  const r2 = await send(port, "/echo", {
+    method: "POST",
+    body: "hello",
+    headers: { "Transfer-Encoding": "chunked" },
+  });
   assert.equal(r2.body, "hello");
   assert.equal(b.seen[1]!.headers["transfer-encoding"], "chunked");
   const r3 = await send(port, "/chunked", { method: "POST", body: "abc" });
@@ -128,11 +155,18 @@ test("bodies both ways: content-length and chunked requests, chunked and close-d
 test("client_max_body_size answers 413 before reading the body; Expect: 100-continue gets its 100", async (t) => {
   const b = await startBackend(t, "b", (_req, res, body) => res.end(`got ${body.length}`));
   const port = await freePort();
-  await startProxy(t, `client_max_body_size 10; server { listen 127.0.0.1:${port}; location / { proxy_pass http://${b.addr}; } }`);
+  await startProxy(
+    t,
+    `client_max_body_size 10; server { listen 127.0.0.1:${port}; location / { proxy_pass http://${b.addr}; } }`,
+  );
   const tooBig = await raw(port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n01234567890");
   assert.deepEqual(statuses(tooBig), [413]);
   assert.equal(b.seen.length, 0);
-  const cont = await raw(port, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n", 500);
+  const cont = await raw(
+    port,
+    "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+    500,
+  );
   assert.match(cont, /^HTTP\/1\.1 100 Continue\r\n\r\n/);
 });
 
@@ -140,7 +174,10 @@ test("HEAD, 204 and 304 responses have no body; keep-alive and pipelined request
   const b = await startBackend(t, "b", (req, res) => {
     if (req.url === "/204") res.writeHead(204).end();
     else if (req.url === "/304") res.writeHead(304, { ETag: '"x"' }).end();
-    else res.writeHead(200, { "Content-Type": "text/plain", "Content-Length": "5" }).end(req.method === "HEAD" ? undefined : "hello");
+    else
+      res
+        .writeHead(200, { "Content-Type": "text/plain", "Content-Length": "5" })
+        .end(req.method === "HEAD" ? undefined : "hello");
   });
   const port = await freePort();
   await startProxy(t, `server { listen 127.0.0.1:${port}; location / { proxy_pass http://${b.addr}; } }`);
@@ -160,11 +197,19 @@ test("HEAD, 204 and 304 responses have no body; keep-alive and pipelined request
 test("access log lines use log_format with $upstream_addr and $upstream_status", async (t) => {
   const b = await startBackend(t, "b");
   const port = await freePort();
-  const p = await startProxy(t, `server { listen 127.0.0.1:${port}; location / { proxy_pass http://${b.addr}; } }`);
+  const p = await startProxy(
+    t,
+    `server { listen 127.0.0.1:${port}; location / { proxy_pass http://${b.addr}; } }`,
+  );
   await send(port, "/logged?x=1");
   await p.proxy.close();
   const log = readFileSync(p.accessLogPath, "utf8");
-  assert.match(log, new RegExp(`^127\\.0\\.0\\.1 "GET /logged\\?x=1 HTTP/1\\.1" 200 \\d+ "${b.addr}" "200" \\d+\\.\\d{3}\\n$`));
+  assert.match(
+    log,
+    new RegExp(
+      `^127\\.0\\.0\\.1 "GET /logged\\?x=1 HTTP/1\\.1" 200 \\d+ "${b.addr}" "200" \\d+\\.\\d{3}\\n$`,
+    ),
+  );
 });
 
 test("return answers directly: text, redirect, error page", async (t) => {

@@ -25,7 +25,8 @@ test("server selection: exact, wildcards, regex, default_server; several servers
     ["abc.regex.test", "regex:abc"],
     ["unknown.test", "default"],
   ];
-  for (const [host, body] of table) assert.equal((await send(port, "/", { headers: { Host: host } })).body, body, host);
+  for (const [host, body] of table)
+    assert.equal((await send(port, "/", { headers: { Host: host } })).body, body, host);
 });
 
 test("location matching: exact, ^~, longest prefix, regexes in order, nested", async (t) => {

@@ -10,7 +10,10 @@ import { startProxy } from "../support/proxy.js";
 test("WebSocket echo through the proxy", async (t) => {
   const b = await startBackend(t, "ws");
   const port = await freePort();
-  await startProxy(t, `upstream u { server ${b.addr}; } server { listen 127.0.0.1:${port}; location / { proxy_pass http://u; } }`);
+  await startProxy(
+    t,
+    `upstream u { server ${b.addr}; } server { listen 127.0.0.1:${port}; location / { proxy_pass http://u; } }`,
+  );
   const s = connect(port, "127.0.0.1");
   t.after(() => s.destroy());
   let got = Buffer.alloc(0);

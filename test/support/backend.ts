@@ -2,7 +2,12 @@
  * Real backend servers on 127.0.0.1 for proxy tests. Each answers with its name so tests can tell which one
  * served a request, echoes what it received, and can be told to misbehave per request path.
  */
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { createHash } from "node:crypto";
 import type { TestContext } from "node:test";
@@ -36,7 +41,13 @@ export async function startBackend(t: TestContext, name: string, handler?: Handl
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       const body = Buffer.concat(chunks);
-      seen.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, rawHeaders: req.rawHeaders, body: body.toString() });
+      seen.push({
+        method: req.method ?? "",
+        url: req.url ?? "",
+        headers: req.headers,
+        rawHeaders: req.rawHeaders,
+        body: body.toString(),
+      });
       if (handler) {
         handler(req, res, body);
         return;
@@ -47,9 +58,14 @@ export async function startBackend(t: TestContext, name: string, handler?: Handl
     });
   });
   // Upgrade requests: a minimal WebSocket echo (RFC 6455 handshake, unmasked text frames back).
+  const upgraded = new Set<Socket>();
   server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    upgraded.add(socket);
+    socket.on("close", () => upgraded.delete(socket));
     const key = req.headers["sec-websocket-key"];
-    const accept = createHash("sha1").update(`${String(key)}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
+    const accept = createHash("sha1")
+      .update(`${String(key)}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+      .digest("base64");
     socket.write(
       `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nX-Backend: ${name}\r\n\r\n`,
     );
@@ -72,6 +88,8 @@ export async function startBackend(t: TestContext, name: string, handler?: Handl
     server,
     close: () =>
       new Promise<void>((r) => {
+        // Upgraded sockets are no longer the HTTP server's to close, but close() still waits for them.
+        for (const u of upgraded) u.destroy();
         server.closeAllConnections();
         server.close(() => r());
       }),

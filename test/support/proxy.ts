@@ -19,7 +19,12 @@ export interface TestProxy {
  * Loads `conf` (the http block's content) with `error_log ERRLOG debug` and `access_log ACCESS main`
  * prepended, builds the proxy and binds it. The proxy is closed after the test.
  */
-export async function startProxy(t: TestContext, httpBody: string, opts: ProxyOptions = {}, files: Record<string, string> = {}): Promise<TestProxy> {
+export async function startProxy(
+  t: TestContext,
+  httpBody: string,
+  opts: ProxyOptions = {},
+  files: Record<string, string> = {},
+): Promise<TestProxy> {
   const dir = tempDir(t, files);
   const errorLogPath = join(dir, "error.log");
   const accessLogPath = join(dir, "access.log");
