@@ -216,11 +216,12 @@ export class Proxying {
     c.attempt.connectMs = req.svc.now();
     conn.requests++;
     const s = conn.socket;
-    s.on("data", (chunk: Buffer) => this.onData(c, chunk));
-    s.on("end", () => this.onEnd(c));
-    s.on("error", (err: NodeJS.ErrnoException) => this.onError(c, err));
-    s.on("close", () => this.onEnd(c));
-    s.on("timeout", () => this.onTimeout(c));
+    conn.handler = {
+      onData: (chunk) => this.onData(c, chunk),
+      onEnd: () => this.onEnd(c),
+      onError: (err) => this.onError(c, err),
+      onTimeout: () => this.onTimeout(c),
+    };
     const body = req.body;
     const framing = body.framing;
     const head = Buffer.from(
@@ -248,16 +249,10 @@ export class Proxying {
   }
 
   private detach(c: Current): void {
-    const s = c.conn?.socket;
-    if (!s) return;
-    s.removeAllListeners("data");
-    s.removeAllListeners("end");
-    s.removeAllListeners("error");
-    s.removeAllListeners("close");
-    s.removeAllListeners("timeout");
-    s.setTimeout(0);
-    // A late error on a dropped socket must not become an uncaught exception.
-    s.on("error", () => {});
+    const conn = c.conn;
+    if (!conn) return;
+    conn.handler = null;
+    conn.socket.setTimeout(0);
   }
 
   private onData(c: Current, chunk: Buffer): void {
@@ -569,15 +564,19 @@ export class Proxying {
     const headBuf = Buffer.from(out.text, "latin1");
     ctx.bytesSent += headBuf.length;
     down.write(rest.length ? Buffer.concat([headBuf, rest]) : headBuf);
-    up.removeAllListeners("data");
-    up.on("data", (d: Buffer) => {
-      ctx.bytesSent += d.length;
-      ctx.bodyBytesSent += d.length;
-      if (!down.write(d)) {
-        up.pause();
-        down.once("drain", () => up.resume());
-      }
-    });
+    c.conn!.handler = {
+      onData: (d) => {
+        ctx.bytesSent += d.length;
+        ctx.bodyBytesSent += d.length;
+        if (!down.write(d)) {
+          up.pause();
+          down.once("drain", () => up.resume());
+        }
+      },
+      onEnd: () => this.endTunnel(c),
+      onError: () => this.endTunnel(c),
+      onTimeout: () => this.endTunnel(c),
+    };
     up.setTimeout(req.settings.proxyReadTimeout);
     req.tunnelTo((d) => {
       if (!up.write(d)) {
@@ -585,10 +584,6 @@ export class Proxying {
         up.once("drain", () => req.client.resumeReading());
       }
     });
-    up.removeAllListeners("end");
-    up.removeAllListeners("close");
-    up.on("end", () => this.endTunnel(c));
-    up.on("close", () => this.endTunnel(c));
   }
 
   private endTunnel(c: Current): void {

@@ -5,13 +5,26 @@
  */
 import { type Socket, connect } from "node:net";
 
-/** A connection to an upstream server, reusable when the last exchange ended cleanly. */
+/** Who reads an upstream connection while it is in use. */
+export interface UpstreamHandler {
+  onData(chunk: Buffer): void;
+  onEnd(): void;
+  onError(err: NodeJS.ErrnoException): void;
+  onTimeout(): void;
+}
+
+/**
+ * A connection to an upstream server, reusable when the last exchange ended cleanly. Its socket listeners are
+ * installed once and dispatch to `handler` (the exchange using it) or, while idle, to the pool: adding and
+ * removing listeners per request costs more than the request's own parsing.
+ */
 export interface UpstreamSocket {
   socket: Socket;
   /** Requests sent on it so far. */
   requests: number;
   /** Whether it came from the idle pool (a stale keep-alive connection may fail at once). */
   reused: boolean;
+  handler: UpstreamHandler | null;
 }
 
 /** Pool limits, from the upstream block. */
@@ -25,7 +38,6 @@ export interface PoolLimits {
 interface Idle {
   conn: UpstreamSocket;
   timer: NodeJS.Timeout;
-  onGone: () => void;
 }
 
 /** The idle connections to one server. */
@@ -44,9 +56,6 @@ export class PeerPool {
     const entry = this.idle.pop();
     if (!entry) return null;
     clearTimeout(entry.timer);
-    entry.conn.socket.removeListener("close", entry.onGone);
-    entry.conn.socket.removeListener("data", entry.onGone);
-    entry.conn.socket.removeListener("error", entry.onGone);
     entry.conn.reused = true;
     return entry.conn;
   }
@@ -67,7 +76,17 @@ export class PeerPool {
       if (err) {
         socket.destroy();
         done(err, null);
-      } else done(null, { socket, requests: 0, reused: false });
+        return;
+      }
+      const conn: UpstreamSocket = { socket, requests: 0, reused: false, handler: null };
+      // Data, a close or an error on an idle connection means the server gave up on it: drop it.
+      const gone = (): void => this.drop(conn);
+      socket.on("data", (d: Buffer) => (conn.handler ? conn.handler.onData(d) : gone()));
+      socket.on("end", () => (conn.handler ? conn.handler.onEnd() : gone()));
+      socket.on("close", () => (conn.handler ? conn.handler.onEnd() : gone()));
+      socket.on("error", (e: NodeJS.ErrnoException) => (conn.handler ? conn.handler.onError(e) : gone()));
+      socket.on("timeout", () => conn.handler?.onTimeout());
+      done(null, conn);
     };
     const onError = (err: Error): void => finish(err);
     const onConnect = (): void => finish(null);
@@ -84,6 +103,8 @@ export class PeerPool {
   /** Gives a connection back after a clean exchange; it is closed when it may not be kept. */
   release(conn: UpstreamSocket): void {
     const s = conn.socket;
+    conn.handler = null;
+    s.setTimeout(0);
     if (
       this.closed ||
       s.destroyed ||
@@ -94,17 +115,13 @@ export class PeerPool {
       s.destroy();
       return;
     }
-    if (this.idle.length >= this.limits.maxIdle) this.idle.shift()!.conn.socket.destroy();
-    const entry: Idle = {
-      conn,
-      timer: setTimeout(() => this.drop(entry), this.limits.idleTimeout),
-      // Data or a close on an idle connection means the server gave up on it.
-      onGone: () => this.drop(entry),
-    };
+    if (this.idle.length >= this.limits.maxIdle) {
+      const oldest = this.idle.shift()!;
+      clearTimeout(oldest.timer);
+      oldest.conn.socket.destroy();
+    }
+    const entry: Idle = { conn, timer: setTimeout(() => this.drop(conn), this.limits.idleTimeout) };
     entry.timer.unref();
-    s.on("close", entry.onGone);
-    s.on("data", entry.onGone);
-    s.on("error", entry.onGone);
     s.resume();
     this.idle.push(entry);
   }
@@ -124,10 +141,12 @@ export class PeerPool {
     }
   }
 
-  private drop(entry: Idle): void {
-    const i = this.idle.indexOf(entry);
-    if (i >= 0) this.idle.splice(i, 1);
-    clearTimeout(entry.timer);
-    entry.conn.socket.destroy();
+  private drop(conn: UpstreamSocket): void {
+    const i = this.idle.findIndex((e) => e.conn === conn);
+    if (i >= 0) {
+      clearTimeout(this.idle[i]!.timer);
+      this.idle.splice(i, 1);
+    }
+    conn.socket.destroy();
   }
 }
