@@ -160,6 +160,8 @@ export class AccessLogWriter {
   /** Resolves once every line handed to the file so far is written (lines still in the buffer excepted). */
   async idle(): Promise<void> {
     await this.opening?.catch(() => undefined);
+    // Lines waiting for the end of the event-loop turn leave now.
+    this.drain();
     while (this.inflight) await this.inflight;
   }
 
@@ -176,8 +178,18 @@ export class AccessLogWriter {
   private enqueue(data: string): void {
     if (this.failed) return;
     this.queue.push(data);
-    this.drain();
+    // Lines of one event-loop turn leave in one write: a thread-pool write per line costs more CPU than the
+    // request that logged it.
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.drain();
+      });
+    }
   }
+
+  private scheduled = false;
 
   private drain(): void {
     if (this.inflight || this.paused || this.fd === null || this.queue.length === 0) return;

@@ -22,6 +22,15 @@ export function utf8ByteString(text: string): string {
   return /[\u0080-\uffff]/.test(text) ? Buffer.from(text, "utf8").toString("latin1") : text;
 }
 
+/** Whether `value` is printable ASCII without `"` or `\\`: nothing to convert or escape (the common case). */
+function plain(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
+}
+
 /** A value as a byte string: chars up to 0xff are already bytes (latin1 from the wire), wider ones go as UTF-8. */
 export function valueByteString(value: string): string {
   if (!/[\u0100-\uffff]/.test(value)) return value;
@@ -103,6 +112,7 @@ export function compileLogFormat(conf: LogFormatConf): LogLine {
       }
       const value = get(p.name);
       if (value === null) line += missing;
+      else if (plain(value)) line += value;
       else line += escape ? escape(valueByteString(value)) : valueByteString(value);
     }
     return line;
