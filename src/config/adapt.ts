@@ -160,7 +160,8 @@ function include(d: Directive, scope: Scope, st: AdaptState, depth: number, read
 
 /**
  * An upstream may include its own dump file before the first sync wrote it (registry-sync modules decide
- * through `optionalIncludes`); a missing file there is skipped, any other missing include is an [emerg].
+ * through `optionalInclude`); a missing file there is skipped, any other missing include is an [emerg], and so
+ * is a dump file that exists but cannot be read.
  */
 function optionalInclude(scope: Scope, path: string, st: AdaptState): boolean {
   for (const m of MODULES) {
@@ -168,8 +169,8 @@ function optionalInclude(scope: Scope, path: string, st: AdaptState): boolean {
       try {
         readFileSync(path);
         return false;
-      } catch {
-        return true;
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code === "ENOENT";
       }
     }
   }

@@ -5,7 +5,7 @@
  */
 import type { Directive } from "./parser.js";
 import type { Config, HttpSettings, LocationMatch, Origin, ProxyPassConf, ReturnConf } from "./types.js";
-import type { ListenConf, ServerNameConf, UpstreamConf } from "./types.js";
+import type { ListenConf, LocationHandlerConf, ServerNameConf, UpstreamConf } from "./types.js";
 import { configError, type LogLevel } from "../lib/errors.js";
 import type { SyncgateError } from "../lib/errors.js";
 
@@ -38,6 +38,8 @@ export interface LocationBuilder {
   proxyPass: ProxyPassConf | null;
   proxyPassOrigin: Origin | null;
   return: ReturnConf | null;
+  /** A status page handled here (`upstream_show`, ...); its `kind` is the directive's name. */
+  handler: LocationHandlerConf | null;
   level: Level;
 }
 
@@ -51,6 +53,8 @@ export interface UpstreamBuilder {
   endOrigin?: Origin;
   /** Set by a registry-sync directive: servers may come only from the registry, so none here is fine. */
   allowEmpty?: boolean;
+  /** The block's own directives as written (includes not expanded), for hooks that look ahead. */
+  block?: readonly Directive[];
 }
 
 /** Where the adapter stands while it walks the tree. */
@@ -157,6 +161,22 @@ export function duplicate(d: Directive): SyncgateError {
 /** nginx's `"NAME" directive invalid value` (what its time and size slots say). */
 export function invalidValue(d: Directive): SyncgateError {
   return fail(d, `"${d.name}" directive invalid value`);
+}
+
+/**
+ * The directive that already gave location `l` its content (`proxy_pass`, `upstream_show`, ...), or null.
+ * nginx lets the last one win silently; syncgate refuses a second one (see `claimContent`).
+ */
+export function contentOf(l: LocationBuilder): string | null {
+  return l.proxyPass ? "proxy_pass" : (l.handler?.kind ?? null);
+}
+
+/** Throws unless location `l` has no content handler yet, in nginx's words for two exclusive directives. */
+export function claimContent(l: LocationBuilder, d: Directive): void {
+  const prev = contentOf(l);
+  if (prev === d.name) throw duplicate(d);
+  if (prev !== null)
+    throw fail(d, `"${d.name}" directive is duplicate, "${prev}" directive was specified earlier`);
 }
 
 /** Records that `d` set its setting at this level; throws "is duplicate" the second time. */

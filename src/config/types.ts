@@ -110,6 +110,50 @@ export interface UpstreamConf {
   keepaliveTimeout: number;
   keepaliveRequests: number;
   zone: { name: string; size: number | null } | null;
+  /** Registry sync (`upsync`); null when the upstream's servers come only from the config. */
+  upsync: UpsyncConf | null;
+  /**
+   * Dump file of a synced upstream (`upsync_dump_path`, absolute; `/tmp/servers_NAME.conf` by default, as
+   * nginx-upsync-module); null without `upsync`.
+   */
+  dumpPath: string | null;
+}
+
+/** Registry kinds of `upsync_type=`: the module's four, plus etcd's v3 API and a watched file. */
+export type UpsyncType = "consul" | "consul_services" | "consul_health" | "etcd" | "etcd3" | "file";
+
+/** Values of `upsync_lb` (nginx-upsync-module's names); they do not choose the balancer. */
+export type UpsyncLb = "roundrobin" | "ip_hash" | "least_conn" | "hash_modula" | "hash_ketama";
+
+/** One registry address of `upsync` (host is a name or an address, IPv6 without brackets). */
+export interface UpsyncAddress {
+  host: string;
+  port: number;
+}
+
+/** `upsync` of an upstream: where its servers come from and how often to ask. */
+export interface UpsyncConf {
+  type: UpsyncType;
+  /** Scheme of the registry addresses ("http" when none is written); null for `upsync_type=file`. */
+  scheme: "http" | "https" | null;
+  /** Registry addresses, tried in turn; empty for `upsync_type=file`. */
+  addresses: UpsyncAddress[];
+  /**
+   * What to read: the request path with its query as written (consul*, etcd), the key prefix as written
+   * (etcd3), or the absolute path of the watched file (file).
+   */
+  path: string;
+  /** `upsync_interval`, ms: the pause between plain polls and before retries. */
+  interval: number;
+  /** `upsync_timeout`, ms: the longest one registry request may take. */
+  timeout: number;
+  /** `strong_dependency=on`: start-up waits for a first successful sync. */
+  strongDependency: boolean;
+  /** Absolute path of the credentials file (a Consul ACL token, or etcd `user:password`); never read here. */
+  tokenFile: string | null;
+  /** `upsync_lb`, kept for compatibility; null when absent. */
+  lb: UpsyncLb | null;
+  origin: Origin;
 }
 
 /** One `listen` of a server. */
@@ -200,6 +244,12 @@ export interface ReturnConf {
 /** Location matching types, as nginx names them. */
 export type LocationMatch = "exact" | "prefix" | "prefix_no_regex" | "regex" | "regex_caseless" | "named";
 
+/**
+ * A location's own content handler other than `proxy_pass`: a status page. `kind` is the directive's name;
+ * the health-check issue adds `check_status`.
+ */
+export type LocationHandlerConf = { kind: "upstream_show" } | { kind: "upsync_status" };
+
 /** A `location` block, with the effective (merged) settings. */
 export interface LocationConf {
   match: LocationMatch;
@@ -208,6 +258,8 @@ export interface LocationConf {
   locations: LocationConf[];
   proxyPass: ProxyPassConf | null;
   return: ReturnConf | null;
+  /** A status page answered here instead of proxying; null for none (not inherited by nested locations). */
+  handler: LocationHandlerConf | null;
   settings: HttpSettings;
 }
 

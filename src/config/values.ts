@@ -18,7 +18,7 @@ const TIME_SCALE: Record<string, number> = {
 /**
  * Parses an nginx time into milliseconds. Units y M w d h m s ms must come in decreasing order, a bare number
  * means seconds, blanks may separate parts. With `seconds` true (nginx's "sec" directives) "ms" is refused;
- * without it "y" is refused, as ngx_parse_time() does.
+ * without it "y" and "M" are refused, as ngx_parse_time() does (its millisecond mode starts at st_month).
  */
 export function parseTime(text: string, seconds = false): number | null {
   const s = text.trim();
@@ -33,7 +33,8 @@ export function parseTime(text: string, seconds = false): number | null {
     if (!m) return null;
     const unit = m[2] ?? "s";
     const rank = TIME_ORDER.indexOf(unit as (typeof TIME_ORDER)[number]);
-    if (rank <= lastRank || (seconds && unit === "ms") || (!seconds && unit === "y")) return null;
+    if (rank <= lastRank || (seconds && unit === "ms") || (!seconds && (unit === "y" || unit === "M")))
+      return null;
     lastRank = rank;
     total += Number(m[1]) * TIME_SCALE[unit]!;
     pos = re.lastIndex;

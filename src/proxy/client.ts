@@ -177,6 +177,10 @@ export class ClientConnection implements ClientSide {
     if (m.captures.length) ctx.captures = m.captures;
     if (Object.keys(m.named).length) ctx.named = { ...ctx.named, ...m.named };
     ctx.settings = m.location?.settings ?? sel.server.settings;
+    // ngx_http_update_location_config: the last request keepalive_requests allows (or keepalive_timeout 0)
+    // is answered with "Connection: close" already, not closed after a "keep-alive" answer.
+    const ka = ctx.settings;
+    if (ka.keepaliveTimeout === 0 || this.info.requests >= ka.keepaliveRequests) head.keepAlive = false;
     if (m.redirect && m.location) {
       // nginx's auto redirect: "/dir" for a proxied "location /dir/" answers 301 to "/dir/".
       req.redirectTo(redirectLocation(m.location, ctx.args), rest);

@@ -13,7 +13,7 @@ import { argValue, cookieValue, getHeader, getHeaderJoined } from "./headers.js"
 /** One try of a request on one upstream server (nginx keeps one per try for $upstream_* variables). */
 export interface Attempt {
   addr: string;
-  /** Upstream status, or null when no response header came (logged as 502/504 as nginx does). */
+  /** Upstream status; a failed try gets 502 or 504 (nginx's ngx_http_upstream_next), an abandoned one stays null ("-"). */
   status: number | null;
   startMs: number;
   connectMs: number | null;
@@ -207,7 +207,7 @@ export function variable(ctx: RequestContext, name: string, now = Date.now()): s
     case "upstream_addr":
       return perAttempt(ctx, (a) => a.addr);
     case "upstream_status":
-      return perAttempt(ctx, (a) => (a.status === null ? "502" : String(a.status)));
+      return perAttempt(ctx, (a) => (a.status === null ? "-" : String(a.status)));
     case "upstream_response_time":
       return perAttempt(ctx, (a) => secs((a.endMs ?? now) - a.startMs));
     case "upstream_connect_time":

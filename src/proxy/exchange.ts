@@ -19,6 +19,8 @@ import { upstreamHead } from "./upstream-head.js";
 
 const MAX_RESPONSE_HEAD = 64 * 1024;
 const NON_IDEMPOTENT = new Set(["POST", "LOCK", "PATCH"]);
+const CRLF = Buffer.from("\r\n");
+const LAST_CHUNK = Buffer.from("0\r\n\r\n");
 
 type Failure = "error" | "timeout" | "invalid_header";
 
@@ -317,7 +319,9 @@ export class Proxying {
     }
     c.upFraming = responseBodyFraming(ctx.head.method, head);
     const client1 = ctx.head.versionMinor === 1;
-    c.framing = c.upFraming === "chunked" ? (client1 ? "chunked" : "close") : c.upFraming;
+    // nginx's chunked filter: a body without a length goes chunked to an HTTP/1.1 client, which keeps it alive.
+    const unsized = c.upFraming === "chunked" || c.upFraming === "close";
+    c.framing = unsized ? (client1 ? "chunked" : "close") : c.upFraming;
     if (c.upFraming === "length") c.left = head.contentLength ?? 0;
     if (c.upFraming === "chunked") c.decoder = new ChunkedDecoder();
     const keepAlive = ctx.head.keepAlive && c.framing !== "close" && req.body.done;
@@ -388,7 +392,9 @@ export class Proxying {
         return;
       }
       case "close":
-        this.write(c, chunk);
+        if (c.framing !== "chunked") this.write(c, chunk);
+        else if (chunk.length > 0)
+          this.write(c, Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, CRLF]));
         return;
       default:
         return;
@@ -398,7 +404,8 @@ export class Proxying {
   private onEnd(c: Current): void {
     if (this.cur !== c) return;
     if (c.head && c.upFraming === "close") {
-      if (this.pendingHead) this.write(c, Buffer.alloc(0));
+      if (c.framing === "chunked") this.write(c, LAST_CHUNK);
+      else if (this.pendingHead) this.write(c, Buffer.alloc(0));
       this.complete(c, false);
       return;
     }
@@ -471,6 +478,8 @@ export class Proxying {
     const { req } = this;
     const now = req.svc.now();
     this.lastFailure = ft;
+    // nginx's ngx_http_upstream_next: the try is logged in $upstream_status as 504 for a timeout, else 502.
+    c.attempt.status = ft === "timeout" ? 504 : 502;
     req.svc.logRequestError("error", req.ctx, message, this.upstreamUrl(c.peer));
     c.peer.failed(now);
     this.endAttempt(c, false);

@@ -16,6 +16,7 @@ import { errnoText, SyncgateError, type LogLevel } from "../lib/errors.js";
 import { Upstream, implicitServer, resolveServers } from "../upstream/upstream.js";
 import { parseHostPort } from "../config/address.js";
 import { ClientConnection } from "./client.js";
+import { resolveListenNames } from "./listen-names.js";
 import { type RequestContext, variable } from "./context.js";
 import type { Services } from "./services.js";
 
@@ -107,6 +108,8 @@ export class ProxyServer implements Services {
         keepaliveTimeout: 60_000,
         keepaliveRequests: 1000,
         zone: null,
+        upsync: null,
+        dumpPath: null,
       },
       specs,
       this.now(),
@@ -190,8 +193,9 @@ export class ProxyServer implements Services {
   async listen(): Promise<void> {
     const http = this.config.http;
     if (!http) return;
-    const tables = buildVirtualHosts(http.servers);
-    for (const l of listenersOf(http.servers)) {
+    const servers = await resolveListenNames(http.servers);
+    const tables = buildVirtualHosts(servers);
+    for (const l of listenersOf(servers)) {
       const server = createServer({ noDelay: true }, (socket: Socket) => {
         const hosts = hostsFor(tables, socket.localAddress ?? "", socket.localPort ?? 0);
         if (!hosts) {

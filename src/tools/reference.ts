@@ -9,6 +9,7 @@ const TITLES: Record<string, string> = {
   http: "HTTP core",
   log: "Logging",
   upstream: "Upstreams",
+  upsync: "Registry sync (nginx-upsync-module)",
   server: "Servers and locations",
   proxy: "Proxying",
   access: "Access control",

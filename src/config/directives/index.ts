@@ -7,7 +7,18 @@ import { log } from "./log.js";
 import { proxy } from "./proxy.js";
 import { server } from "./server.js";
 import { upstream } from "./upstream.js";
+import { upsync } from "./upsync.js";
 import { vars } from "./vars.js";
 
 /** Modules in finish order: the variable check runs last, once every regex capture is known. */
-export const MODULES: readonly ConfigModule[] = [core, http, log, upstream, server, proxy, access, vars];
+export const MODULES: readonly ConfigModule[] = [
+  core,
+  http,
+  log,
+  upstream,
+  upsync,
+  server,
+  proxy,
+  access,
+  vars,
+];

@@ -1,5 +1,6 @@
 /** `proxy_pass` and the `proxy_*` directives of nginx's proxy module. */
 import {
+  claimContent,
   type ConfigModule,
   duplicate,
   fail,
@@ -79,7 +80,7 @@ export const proxy: ConfigModule = {
       },
       handle(d, scope, st) {
         const l = scope.location!;
-        if (l.proxyPass) throw fail(d, `"proxy_pass" directive is duplicate`);
+        claimContent(l, d);
         const pp = parseProxyPass(d, d.args[0]!);
         if (pp.variables) useVariables(st, d, pp.url);
         const regex = l.match === "regex" || l.match === "regex_caseless";

@@ -172,6 +172,7 @@ function buildLocation(l: LocationBuilder, inherited: HttpSettings): LocationCon
     locations: l.locations.map((c) => buildLocation(c, settings)),
     proxyPass: l.proxyPass,
     return: l.return,
+    handler: l.handler,
     settings,
   };
 }
@@ -356,6 +357,7 @@ export const server: ConfigModule = {
           proxyPass: null,
           proxyPassOrigin: null,
           return: null,
+          handler: null,
           level: newLevel(),
         };
         siblings.push(l);

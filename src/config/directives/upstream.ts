@@ -121,10 +121,13 @@ export const upstream: ConfigModule = {
             keepaliveTimeout: 60_000,
             keepaliveRequests: 1000,
             zone: null,
+            upsync: null,
+            dumpPath: null,
           },
           seen: new Set(),
           balancerOrigin: null,
           endOrigin: { file: d.file, line: d.endLine ?? d.line },
+          block: d.block ?? [],
         };
         h.upstreams.push(u);
         return { ...scope, ctx: "upstream", upstream: u, level: null };

@@ -1,0 +1,81 @@
+/**
+ * Consul KV (`upsync_type=consul`): the answer of `GET /v1/kv/<folder>?recurse` — an array of
+ * `{"Key", "Value" (base64 or null), "ModifyIndex", ...}` sorted by key — to the upstream's whole membership.
+ * Keys and values follow upsync spec §2.3–2.4 through server-entry.ts; the folder rules are the issue's decision.
+ */
+import {
+  SnapshotBuilder,
+  decodeBase64,
+  isObject,
+  member,
+  parseBody,
+  parseServerKey,
+  parseValue,
+} from "./server-entry.js";
+import type { Snapshot, TranslateContext, TranslateError } from "./types.js";
+
+/**
+ * The KV folder an `upsync` path names: `/v1/kv/upstreams/test` and `/v1/kv/upstreams/test/` both give
+ * `upstreams/test/`. The path is a folder (issue 4, spec §10): without the trailing slash the module let Consul's
+ * prefix match merge `upstreams/test2/...` into the upstream (spec §2.3); here it never does. A query string is
+ * not part of the folder.
+ */
+export function consulKvFolder(path: string): string {
+  const q = path.indexOf("?");
+  let p = q < 0 ? path : path.slice(0, q);
+  p = p.replace(/^\/+/, "");
+  if (p.startsWith("v1/kv/")) p = p.slice(6);
+  else if (p === "v1/kv") p = "";
+  p = p.replace(/^\/+/, "");
+  return p === "" || p.endsWith("/") ? p : `${p}/`;
+}
+
+/**
+ * Consul KV answer → Snapshot. `null` (Consul's 404 for a prefix without keys) and `[]` are an empty list, which
+ * the applier refuses (spec §6.3); the module ignored the 404 instead, with the same effect on the servers.
+ */
+export function translateConsulKv(body: unknown, ctx: TranslateContext): Snapshot | TranslateError {
+  const parsed = parseBody(body);
+  if ("error" in parsed) return parsed;
+  const out = new SnapshotBuilder(ctx.index, ctx);
+  const root = parsed.json;
+  if (root === null) return out.finish();
+  if (!Array.isArray(root)) return { error: "upsync_parse_json: root is not an array of keys" };
+  const folder = consulKvFolder(ctx.path);
+  root.forEach((entry: unknown, i: number) => {
+    const key = isObject(entry) ? member(entry, "Key") : undefined;
+    if (!isObject(entry) || typeof key !== "string") {
+      out.skip(`#${i}`, `upsync_parse_json: element ${i} has no "Key"`);
+      return;
+    }
+    if (!key.startsWith(folder)) {
+      out.skip(key, `upsync_check_key: ${key} is outside the folder "${folder}"`);
+      return;
+    }
+    const tail = key.slice(folder.length);
+    // Only direct children are servers; the module took the last segment of any nested key (spec §2.3).
+    if (tail.includes("/")) {
+      out.skip(key, `upsync_check_key: ${key} is in a sub-folder of "${folder}"`);
+      return;
+    }
+    // The folder key itself (`upstreams/test/`, tail "") logs "has no port in /", as the module (issue #264).
+    const addr = parseServerKey(tail);
+    if ("reason" in addr) {
+      out.skip(key, addr.reason);
+      return;
+    }
+    const raw = member(entry, "Value");
+    if (raw === undefined || raw === null) {
+      out.add(key, addr, parseValue(null));
+      return;
+    }
+    // Invalid base64 is an unusable value like invalid JSON (the module read it as empty → defaults).
+    const text = typeof raw === "string" ? decodeBase64(raw) : null;
+    if (text === null) {
+      out.add(key, addr, { invalid: `upsync_parse_json: "Value" of ${key} is not base64` });
+      return;
+    }
+    out.add(key, addr, parseValue(text));
+  });
+  return out.finish();
+}

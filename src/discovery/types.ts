@@ -1,0 +1,50 @@
+/**
+ * What every registry source hands the applier (DESIGN §2): the whole membership of one upstream at one registry
+ * index, never a delta. Translators (registry JSON → Snapshot) are pure; the HTTP long polls live elsewhere.
+ */
+import type { Origin, ServerSpec } from "../config/types.js";
+
+/** One registry entry that needs a log line: its key (or entry id) and why, in the module's log words. */
+export interface Note {
+  key: string;
+  reason: string;
+}
+
+/** The whole membership of one upstream as one registry answer states it. */
+export interface Snapshot {
+  /** Servers in registry order (Consul and etcd list keys sorted), de-duplicated by address, first wins. */
+  servers: ServerSpec[];
+  /** The registry index this answer is at (X-Consul-Index, X-Etcd-Index, etcd v3 revision); "" when unknown. */
+  index: string;
+  /**
+   * Entries that are not in `servers` (bad keys, sub-folders, duplicates, new servers with an unusable value),
+   * plus servers already serving whose new value was unusable and which keep their last good attributes.
+   */
+  skipped: Note[];
+  /** Servers in `servers` whose value had a bad field that fell back to its default (spec §2.4 messages). */
+  warnings: Note[];
+}
+
+/** A registry answer that cannot be read at all: nothing applies, the last good servers keep serving. */
+export interface TranslateError {
+  error: string;
+}
+
+/** What a translator needs besides the response body. */
+export interface TranslateContext {
+  /** The path of the `upsync` line (`/v1/kv/upstreams/x/`, `/v2/keys/upstreams/x`, `/upstreams/x/`, ...). */
+  path: string;
+  /** The index from the response head (X-Consul-Index, X-Etcd-Index); "" when it had none. */
+  index: string;
+  /** Servers of the upstream in service now: one whose new value is unusable keeps these attributes. */
+  current: readonly ServerSpec[];
+  /** Origin given to the servers built; defaults to `{ file: null, line: 0 }`. */
+  origin?: Origin;
+}
+
+/**
+ * Registry response body → whole membership. `body` is the parsed JSON (a string is parsed here first), or null
+ * for "nothing there" (Consul's 404 for an empty prefix, etcd v2's 404 for a deleted directory): an empty list,
+ * which the applier refuses (spec §6.3).
+ */
+export type Translate = (body: unknown, ctx: TranslateContext) => Snapshot | TranslateError;
