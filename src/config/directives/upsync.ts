@@ -77,7 +77,11 @@ function handlerDirective(kind: LocationHandlerConf["kind"], text: string) {
     name: kind,
     contexts: ["location"] as const,
     args: NOARGS,
-    doc: { syntax: `${kind};`, default: "—", text },
+    doc: {
+      syntax: `${kind};`,
+      default: "—",
+      text: `**This version: checked by \`-t\`, refused at start-up.** ${text}`,
+    },
     handle(d: Directive, scope: Scope) {
       const l = scope.location!;
       claimContent(l, d);
@@ -132,6 +136,7 @@ export const upsync: ConfigModule = {
           "upsync [http://|https://]HOST[:PORT][,HOST[:PORT]...]/PATH upsync_type=consul|consul_services|consul_health|etcd|etcd3 [upsync_interval=TIME] [upsync_timeout=TIME] [strong_dependency=on|off] [upsync_token_file=PATH];  upsync FILE upsync_type=file [...];",
         default: "upsync_interval=5s upsync_timeout=6m strong_dependency=off (upsync_type is required)",
         text:
+          "**This version: checked by `-t`, refused at start-up until the sync loop lands.** " +
           "Keeps the upstream's servers in step with a registry, without reloads: Consul KV (`consul`: one key `IP:PORT` " +
           "per server under PATH, JSON values), the Consul catalog (`consul_services`) or health API (`consul_health`: a " +
           "server whose checks do not all pass is down), etcd's v2 keys API (`etcd`, PATH `/v2/keys/...`) or v3 API " +
