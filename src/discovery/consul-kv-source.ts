@@ -1,0 +1,224 @@
+/**
+ * The I/O loop of `upsync_type=consul` (issue 4 items 2 and 5): Consul KV blocking queries on the `upsync` folder,
+ * each answer translated by translateConsulKv into a whole Snapshot. Follows Consul's blocking-query rules
+ * (https://developer.hashicorp.com/consul/api-docs/features/blocking): `index` from the last `X-Consul-Index`,
+ * an explicit `wait`, reset to 0 when the index goes backwards, never block on index 0, and pace early returns.
+ * Failures keep the last good servers: no snapshot is emitted, retries back off, onState tells each change once.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ServerSpec, UpsyncAddress, UpsyncConf } from "../config/types.js";
+import { translateConsulKv } from "./consul-kv.js";
+import { RegistryError, registryGet, type RegistryResponse } from "./registry-http.js";
+import type { Snapshot } from "./types.js";
+
+/**
+ * What the watch reports about itself: the first outcome, then each flip (failing, recovered) — once per change of
+ * state, not once per retry (STYLE habit 5); `error` is the first error of a failing spell.
+ */
+export interface ConsulKvState {
+  ok: boolean;
+  /** Why the last round of requests failed (never contains the token); null when ok. */
+  error: string | null;
+  /** The last accepted X-Consul-Index ("" before the first answer). */
+  index: string;
+}
+
+/** Callbacks and injected edges of watchConsulKv. */
+export interface WatchConsulKvOptions {
+  /** Ends the loop (promptly, also in the middle of a blocking query); the returned promise then resolves. */
+  signal: AbortSignal;
+  /** A new whole membership (the applier dedupes, refuses empty lists and diffs). */
+  onSnapshot(s: Snapshot): void;
+  onState(state: ConsulKvState): void;
+  /** Servers in service now: a server whose new value is unusable keeps these attributes. */
+  current(): readonly ServerSpec[];
+  /** Jitter source, [0, 1) (Math.random by default). */
+  random?: () => number;
+  /** Consul ACL token (read by the caller from `upsync_token_file`), sent as X-Consul-Token; never logged. */
+  token?: string | null;
+  /** A fetch to use instead of node:http. */
+  fetch?: typeof fetch;
+}
+
+/** Consul's cap on `wait` (its docs: "limited to 10 minutes"). */
+const MAX_WAIT = 10 * 60_000;
+/** Longest pause between failed rounds. */
+const MAX_BACKOFF = 30_000;
+
+/**
+ * The `wait` of a blocking query: min(10 min, upsync_timeout × 15/16 − 1 s), at least 1 s. Consul may add up to
+ * wait/16 of jitter, so the answer still comes before `upsync_timeout` (for timeouts above ~2.1 s).
+ */
+export function consulWait(timeoutMs: number): number {
+  return Math.max(1000, Math.min(MAX_WAIT, Math.floor((timeoutMs * 15) / 16) - 1000));
+}
+
+/** `wait` as Consul parses it (a Go duration): whole seconds as `10s`, else `875ms`. */
+export function formatWait(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/**
+ * The URL of one query: the `upsync` path with its own query kept (minus any `recurse`, `index` or `wait`, which
+ * are ours), then `recurse`, and `index` + `wait` when blocking (index > 0). The module appended `?recurse` even
+ * after an existing `?` (spec §2.1); this builds the query string properly (issue 4 item 2).
+ */
+export function consulKvUrl(
+  scheme: string,
+  addr: UpsyncAddress,
+  path: string,
+  index: bigint,
+  waitMs: number,
+): URL {
+  const q = path.indexOf("?");
+  const pathname = q < 0 ? path : path.slice(0, q);
+  const own = q < 0 ? [] : path.slice(q + 1).split("&");
+  const params = own.filter((p) => p !== "" && !/^(?:recurse|index|wait)(?:=|$)/.test(p));
+  params.push("recurse");
+  if (index > 0n) params.push(`index=${index}`, `wait=${formatWait(waitMs)}`);
+  const host = addr.host.includes(":") ? `[${addr.host}]` : addr.host;
+  const slash = pathname.startsWith("/") ? "" : "/";
+  return new URL(`${scheme}://${host}:${addr.port}${slash}${pathname}?${params.join("&")}`);
+}
+
+/**
+ * Pause before the next round after `failures` failed rounds in a row: upsync_interval doubled per failure up to
+ * a cap (16 × interval, at most 30 s, never below the interval), plus up to min(1 s, that pause) of jitter — the
+ * module's interval + random()%1000, scaled down for short intervals.
+ */
+export function retryDelay(intervalMs: number, failures: number, random: () => number): number {
+  const cap = Math.max(intervalMs, Math.min(MAX_BACKOFF, intervalMs * 16));
+  const base = Math.min(cap, intervalMs * 2 ** Math.max(0, Math.min(failures - 1, 20)));
+  return base + Math.floor(random() * Math.min(1000, base));
+}
+
+/** One answer, read: the index it is at and the parsed body (null for Consul's 404 of an empty folder). */
+type Answer = { index: bigint; indexText: string; body: unknown } | { error: string };
+
+/** Status, X-Consul-Index and JSON of one answer; every other shape is an error that changes nothing. */
+export function readAnswer(res: RegistryResponse, where: string): Answer {
+  const raw = res.header("x-consul-index");
+  const indexText = raw?.trim() ?? "";
+  const known = /^\d{1,20}$/.test(indexText);
+  if (res.status === 404 && known) return { index: BigInt(indexText), indexText, body: null };
+  if (res.status !== 200) {
+    const said = res.body.toString("utf8", 0, 200).split(/\r?\n/)[0]?.trim() ?? "";
+    return { error: `upsync_server ${where} answered http_status: ${res.status}${said ? ` (${said})` : ""}` };
+  }
+  if (!known) return { error: `upsync_server ${where} answered without a valid X-Consul-Index` };
+  try {
+    return { index: BigInt(indexText), indexText, body: JSON.parse(res.body.toString("utf8")) as unknown };
+  } catch {
+    return { error: `upsync_parse_json: root error in the answer of upsync_server ${where}` };
+  }
+}
+
+/** Calls a caller's callback; a throw there is the caller's bug and must not end the watch. */
+function safely(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // Nothing to do here: the loop keeps the registry in sync whatever a consumer does.
+  }
+}
+
+/**
+ * Watches the Consul KV folder of `conf` until `opts.signal` aborts; never rejects. The first query (index 0)
+ * answers at once; then each query blocks until the folder changes or `wait` runs out. A moved index (or a used-up
+ * wait) is followed by the next query at once, so a change is never delayed by a sleep; an early return with an
+ * unchanged index pauses `upsync_interval` (Consul asks clients to rate-limit). An error tries the next address at
+ * once; when every address failed, the round pauses per retryDelay.
+ */
+export async function watchConsulKv(conf: UpsyncConf, opts: WatchConsulKvOptions): Promise<void> {
+  const { signal } = opts;
+  const random = opts.random ?? Math.random;
+  const waitMs = consulWait(conf.timeout);
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (opts.token) headers["X-Consul-Token"] = opts.token;
+  const addresses = conf.addresses;
+
+  let index = 0n;
+  let indexText = "";
+  let at = 0;
+  let failedInRound = 0;
+  let failedRounds = 0;
+  let reported: boolean | null = null;
+  const report = (ok: boolean, error: string | null): void => {
+    if (reported === ok) return;
+    reported = ok;
+    safely(() => opts.onState({ ok, error, index: indexText }));
+  };
+  const pause = async (ms: number): Promise<void> => {
+    await sleep(ms, undefined, { signal }).catch(() => undefined);
+  };
+  if (addresses.length === 0) return report(false, "upsync: no registry address to query");
+
+  while (!signal.aborted) {
+    const addr = addresses[at]!;
+    const where = addr.host.includes(":") ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;
+    const blocking = index > 0n;
+    const started = Date.now();
+    let answer: Answer;
+    try {
+      const url = consulKvUrl(conf.scheme ?? "http", addr, conf.path, index, waitMs);
+      const res = await registryGet(url, where, {
+        headers,
+        signal,
+        timeout: conf.timeout,
+        ...(opts.fetch ? { fetch: opts.fetch } : {}),
+      });
+      answer = readAnswer(res, where);
+    } catch (err) {
+      answer = {
+        error: err instanceof RegistryError ? err.message : `upsync_server ${where}: ${String(err)}`,
+      };
+    }
+    if (signal.aborted) break;
+
+    // Translate only a moved index; a translation that fails is an error like garbage.
+    let snapshot: Snapshot | null = null;
+    if (!("error" in answer)) {
+      // Consul's docs: an index of 0 is a server bug; 1 always blocks safely. Lower than ours: start over at 0.
+      const got = answer.index > 0n ? answer.index : 1n;
+      if (got < index) {
+        index = 0n;
+        continue;
+      }
+      if (got > index) {
+        const t = translateConsulKv(answer.body, {
+          path: conf.path,
+          index: answer.indexText,
+          current: opts.current(),
+        });
+        if ("error" in t) answer = { error: `${t.error} (upsync_server ${where})` };
+        else {
+          snapshot = t;
+          index = got;
+          indexText = answer.indexText;
+        }
+      }
+    }
+
+    if ("error" in answer) {
+      at = (at + 1) % addresses.length;
+      if (++failedInRound < addresses.length) continue;
+      failedInRound = 0;
+      failedRounds++;
+      report(false, answer.error);
+      await pause(retryDelay(conf.interval, failedRounds, random));
+      continue;
+    }
+
+    failedInRound = 0;
+    failedRounds = 0;
+    if (snapshot) {
+      const s = snapshot;
+      safely(() => opts.onSnapshot(s));
+      report(true, null);
+      continue;
+    }
+    report(true, null);
+    // Unchanged index: a used-up wait re-polls at once; an early return (idempotent write, ...) pauses.
+    if (blocking && Date.now() - started < waitMs) await pause(conf.interval);
+  }
+}
