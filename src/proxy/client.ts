@@ -13,6 +13,7 @@ import { redirectLocation } from "../router/locations.js";
 import { type ConnInfo, RequestContext } from "./context.js";
 import { errorPage, httpDate, REASONS, responseHead, serverHeader } from "./respond.js";
 import { ProxyRequest, type ClientSide } from "./request.js";
+import { reportHeaderTimeout } from "./header-timeout.js";
 import type { Services } from "./services.js";
 
 let connections = 0;
@@ -113,6 +114,20 @@ export class ClientConnection implements ClientSide {
   }
 
   private onData(chunk: Buffer): void {
+    try {
+      this.handleData(chunk);
+    } catch (err) {
+      this.fault(err);
+    }
+  }
+
+  /** A bug must cost one connection, never the process: log it in nginx's [alert] and drop the connection. */
+  fault(err: unknown): void {
+    this.svc.errorLog.log("alert", `internal error: ${(err as Error)?.stack ?? String(err)}`, this.info.id);
+    this.socket.destroy();
+  }
+
+  private handleData(chunk: Buffer): void {
     if (this.tunnel) {
       this.tunnel(chunk);
       return;
@@ -223,6 +238,9 @@ export class ClientConnection implements ClientSide {
     this.timer = setTimeout(() => {
       this.timer = null;
       // nginx closes silently on keep-alive timeout and answers nothing (408 is only logged) for a slow head.
+      if (kind === "header") {
+        reportHeaderTimeout(this.svc, this.info, this.defaultServer, this.buf, this.svc.now() - ms);
+      }
       this.closing = true;
       this.socket.destroy();
     }, ms);

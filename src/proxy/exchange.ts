@@ -10,7 +10,7 @@ import { upstreamUri } from "../router/proxy-uri.js";
 import type { Peer } from "../upstream/peer.js";
 import type { Upstream } from "../upstream/upstream.js";
 import { compileTemplate } from "../lib/template.js";
-import { errnoText } from "../lib/errors.js";
+import { errnoText, type LogLevel } from "../lib/errors.js";
 import { clientHead, type ClientFraming } from "./client-head.js";
 import { type Attempt, type RequestContext, variable } from "./context.js";
 import type { UpstreamSocket, PeerPool } from "./pool.js";
@@ -191,24 +191,28 @@ export class Proxying {
       this.use(c, idle);
       return;
     }
-    c.pool.open(this.req.settings.proxyConnectTimeout, (err, conn) => {
-      if (this.cur !== c || this.done) {
-        conn?.socket.destroy();
-        return;
-      }
-      if (err || !conn) {
-        const timeout = err?.code === "ETIMEDOUT";
-        this.fail(
-          c,
-          timeout ? "timeout" : "error",
-          timeout
-            ? "upstream timed out (110: Connection timed out) while connecting to upstream"
-            : `connect() failed ${errnoText(err)} while connecting to upstream`,
-        );
-        return;
-      }
-      this.use(c, conn);
-    });
+    c.pool.open(this.req.settings.proxyConnectTimeout, (err, conn) =>
+      this.safely(() => this.connected(c, err, conn)),
+    );
+  }
+
+  private connected(c: Current, err: NodeJS.ErrnoException | null, conn: UpstreamSocket | null): void {
+    if (this.cur !== c || this.done) {
+      conn?.socket.destroy();
+      return;
+    }
+    if (err || !conn) {
+      const timeout = err?.code === "ETIMEDOUT";
+      this.fail(
+        c,
+        timeout ? "timeout" : "error",
+        timeout
+          ? "upstream timed out (110: Connection timed out) while connecting to upstream"
+          : `connect() failed ${errnoText(err)} while connecting to upstream`,
+      );
+      return;
+    }
+    this.use(c, conn);
   }
 
   private use(c: Current, conn: UpstreamSocket): void {
@@ -219,10 +223,10 @@ export class Proxying {
     conn.requests++;
     const s = conn.socket;
     conn.handler = {
-      onData: (chunk) => this.onData(c, chunk),
-      onEnd: () => this.onEnd(c),
-      onError: (err) => this.onError(c, err),
-      onTimeout: () => this.onTimeout(c),
+      onData: (chunk) => this.safely(() => this.onData(c, chunk)),
+      onEnd: () => this.safely(() => this.onEnd(c)),
+      onError: (err) => this.safely(() => this.onError(c, err)),
+      onTimeout: () => this.safely(() => this.onTimeout(c)),
     };
     const body = req.body;
     const framing = body.framing;
@@ -247,6 +251,20 @@ export class Proxying {
         }
       };
       req.client.resumeReading();
+    }
+  }
+
+  /** Runs an event handler; a bug costs this request and its connections, never the process. */
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.done = true;
+      const c = this.cur;
+      this.cur = null;
+      c?.conn?.socket.destroy();
+      c?.peer.release();
+      this.req.client.fault(err);
     }
   }
 
@@ -360,7 +378,18 @@ export class Proxying {
     const s = c.conn?.socket;
     if (!req.client.socket.write(out) && s) {
       s.pause();
-      req.client.socket.once("drain", () => s.resume());
+      // send_timeout: the client must take some of what is queued within that time (nginx's write timer).
+      const timer = setTimeout(
+        () =>
+          this.safely(() =>
+            this.broken(c, "client timed out (110: Connection timed out) while sending to client", "info"),
+          ),
+        req.settings.sendTimeout,
+      );
+      req.client.socket.once("drain", () => {
+        clearTimeout(timer);
+        s.resume();
+      });
     }
   }
 
@@ -455,21 +484,9 @@ export class Proxying {
     c.conn = null;
     c.staleRetried = true;
     c.attempt.bytesSent = 0;
-    c.pool.open(this.req.settings.proxyConnectTimeout, (err, conn) => {
-      if (this.cur !== c || this.done) {
-        conn?.socket.destroy();
-        return;
-      }
-      if (err || !conn) {
-        this.fail(
-          c,
-          err?.code === "ETIMEDOUT" ? "timeout" : "error",
-          `connect() failed ${errnoText(err)} while connecting to upstream`,
-        );
-        return;
-      }
-      this.use(c, conn);
-    });
+    c.pool.open(this.req.settings.proxyConnectTimeout, (err, conn) =>
+      this.safely(() => this.connected(c, err, conn)),
+    );
     return true;
   }
 
@@ -491,9 +508,10 @@ export class Proxying {
   }
 
   /** The response broke after its head went out: nothing can be fixed, close the client connection. */
-  private broken(c: Current, message: string): void {
+  private broken(c: Current, message: string, level: LogLevel = "error"): void {
+    if (this.cur !== c) return;
     const { req } = this;
-    req.svc.logRequestError("error", req.ctx, message, this.upstreamUrl(c.peer));
+    req.svc.logRequestError(level, req.ctx, message, this.upstreamUrl(c.peer));
     this.endAttempt(c, false);
     this.cur = null;
     req.client.socket.destroy();

@@ -26,6 +26,8 @@ export interface ClientSide {
   requestDone(ctx: RequestContext, keepAlive: boolean): void;
   /** Sends every further client byte to `sink` (upgraded connections). */
   setTunnel(sink: (chunk: Buffer) => void): void;
+  /** Logs an internal error and drops the connection. */
+  fault(err: unknown): void;
 }
 
 const returnTemplates = new Map<string, (ctx: RequestContext) => string>();
@@ -50,6 +52,8 @@ export class ProxyRequest {
   /** Body bytes received and not yet forwarded. */
   pending: Buffer[] = [];
   private proxying: Proxying | null = null;
+  /** client_body_timeout, re-armed on every read of the body. */
+  private bodyTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly client: ClientSide,
@@ -83,6 +87,8 @@ export class ProxyRequest {
     this.body = new RequestBody(this.body.framing, h.contentLength ?? 0, max);
     if (rest && rest.length) this.onData(rest);
     if (this.finished) return;
+    if (!this.body.done)
+      this.bodyTimer = setTimeout(() => this.bodyTimedOut(), this.settings.clientBodyTimeout);
 
     if (this.svc.access(this.settings, ctx.conn.remoteAddr) === "deny") {
       this.svc.logRequestError("error", ctx, "access forbidden by rule");
@@ -183,7 +189,26 @@ export class ProxyRequest {
       this.client.stash(r.rest);
       this.client.pauseReading();
     }
-    if (this.body.done) this.proxying?.bodyComplete();
+    if (this.body.done) {
+      if (this.bodyTimer) clearTimeout(this.bodyTimer);
+      this.proxying?.bodyComplete();
+    } else this.bodyTimer?.refresh();
+  }
+
+  /**
+   * client_body_timeout passed without a byte of the body: nginx terminates the request (no answer, 408 in the
+   * access log, connection closed). Reading paused for the upstream's sake is not the client's pause.
+   */
+  private bodyTimedOut(): void {
+    if (this.finished || this.body.done) return;
+    if (this.client.socket.isPaused()) {
+      this.bodyTimer?.refresh();
+      return;
+    }
+    if (!this.responded) this.ctx.status = 408;
+    this.proxying?.abort();
+    this.finish(false);
+    this.client.socket.destroy();
   }
 
   /** Upgraded connection: client bytes go straight to the upstream from now on. */
@@ -271,6 +296,7 @@ export class ProxyRequest {
   finish(keepAlive: boolean): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.bodyTimer) clearTimeout(this.bodyTimer);
     this.bodySink = null;
     this.client.requestDone(this.ctx, keepAlive && this.body.done);
   }

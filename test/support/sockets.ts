@@ -127,12 +127,13 @@ export function freePort6(): Promise<number | null> {
   });
 }
 
-// A listener with a backlog of 1 in a child process whose event loop is blocked: it never accepts.
+// A listener with a backlog of 1 in a child process that blocks its event loop as soon as it listens (before
+// libuv ever polls the socket), so it never accepts. Writes to a pipe are synchronous on Linux.
 const NEVER_ACCEPTS = `
 const s = require("node:net").createServer();
 s.listen({ port: 0, host: "127.0.0.1", backlog: 1 }, () => {
   process.stdout.write(s.address().port + "\\n");
-  setImmediate(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000));
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000);
 });`;
 
 /**
