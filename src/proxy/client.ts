@@ -233,27 +233,43 @@ export class ClientConnection implements ClientSide {
   private timerKind: "header" | "keepalive" | null = null;
 
   private arm(ms: number, kind: "header" | "keepalive"): void {
-    this.clearTimer();
     this.timerKind = kind;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      // nginx closes silently on keep-alive timeout and answers nothing (408 is only logged) for a slow head.
-      if (kind === "header") {
-        reportHeaderTimeout(this.svc, this.info, this.defaultServer, this.buf, this.svc.now() - ms);
-      }
-      this.closing = true;
-      this.socket.destroy();
-    }, ms);
+    this.timerMs = ms;
+    // One timer per connection, refreshed per request: a new timer per request costs more than it should.
+    if (this.timer && this.timerArmedMs === ms) {
+      this.timer.refresh();
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timerArmedMs = ms;
+    this.timer = setTimeout(() => this.onTimer(), ms);
   }
 
+  private timerMs = 0;
+  private timerArmedMs = -1;
+
+  private onTimer(): void {
+    const kind = this.timerKind;
+    // A timer disarmed while a request was served fires once for nothing.
+    if (kind === null) return;
+    this.timerKind = null;
+    // nginx closes silently on keep-alive timeout and answers nothing (408 is only logged) for a slow head.
+    if (kind === "header") {
+      reportHeaderTimeout(this.svc, this.info, this.defaultServer, this.buf, this.svc.now() - this.timerMs);
+    }
+    this.closing = true;
+    this.socket.destroy();
+  }
+
+  /** Disarms the timer without touching the timer list (see arm()). */
   private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
     this.timerKind = null;
   }
 
   private onClose(): void {
     this.clearTimer();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     this.current?.onClientGone();
     this.current = null;
     this.onClosed(this);

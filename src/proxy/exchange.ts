@@ -13,7 +13,7 @@ import { compileTemplate } from "../lib/template.js";
 import { errnoText, type LogLevel } from "../lib/errors.js";
 import { clientHead, type ClientFraming } from "./client-head.js";
 import { type Attempt, type RequestContext, variable } from "./context.js";
-import type { UpstreamSocket, PeerPool } from "./pool.js";
+import { setConnTimeout, type UpstreamSocket, type PeerPool } from "./pool.js";
 import type { ProxyRequest } from "./request.js";
 import { upstreamHead } from "./upstream-head.js";
 
@@ -115,8 +115,8 @@ export class Proxying {
 
   /** The client's body is complete: from now on the server has `proxy_read_timeout` to answer. */
   bodyComplete(): void {
-    const s = this.cur?.conn?.socket;
-    if (s && this.cur?.sent && !this.tunneled) s.setTimeout(this.req.settings.proxyReadTimeout);
+    const conn = this.cur?.conn;
+    if (conn && this.cur?.sent && !this.tunneled) setConnTimeout(conn, this.req.settings.proxyReadTimeout);
   }
 
   /** The client went away: drop the upstream connection. */
@@ -222,8 +222,15 @@ export class Proxying {
     c.attempt.connectMs = req.svc.now();
     conn.requests++;
     const s = conn.socket;
+    // try/catch inline rather than through safely(): no closure per socket event on the hot path.
     conn.handler = {
-      onData: (chunk) => this.safely(() => this.onData(c, chunk)),
+      onData: (chunk) => {
+        try {
+          this.onData(c, chunk);
+        } catch (err) {
+          this.crash(err);
+        }
+      },
       onEnd: () => this.safely(() => this.onEnd(c)),
       onError: (err) => this.safely(() => this.onError(c, err)),
       onTimeout: () => this.safely(() => this.onTimeout(c)),
@@ -240,7 +247,7 @@ export class Proxying {
     c.attempt.bytesSent += out.length;
     c.sent = true;
     this.sentOnce = true;
-    s.setTimeout(body.done ? req.settings.proxyReadTimeout : req.settings.proxySendTimeout);
+    setConnTimeout(conn, body.done ? req.settings.proxyReadTimeout : req.settings.proxySendTimeout);
     s.write(out);
     if (!body.done) {
       req.bodySink = (chunk) => {
@@ -259,20 +266,24 @@ export class Proxying {
     try {
       fn();
     } catch (err) {
-      this.done = true;
-      const c = this.cur;
-      this.cur = null;
-      c?.conn?.socket.destroy();
-      c?.peer.release();
-      this.req.client.fault(err);
+      this.crash(err);
     }
+  }
+
+  /** A handler threw: end this request and its connections, keep the process. */
+  private crash(err: unknown): void {
+    this.done = true;
+    const c = this.cur;
+    this.cur = null;
+    c?.conn?.socket.destroy();
+    c?.peer.release();
+    this.req.client.fault(err);
   }
 
   private detach(c: Current): void {
     const conn = c.conn;
     if (!conn) return;
     conn.handler = null;
-    conn.socket.setTimeout(0);
   }
 
   private onData(c: Current, chunk: Buffer): void {
@@ -604,7 +615,7 @@ export class Proxying {
       onError: () => this.endTunnel(c),
       onTimeout: () => this.endTunnel(c),
     };
-    up.setTimeout(req.settings.proxyReadTimeout);
+    setConnTimeout(c.conn!, req.settings.proxyReadTimeout);
     req.tunnelTo((d) => {
       if (!up.write(d)) {
         req.client.pauseReading();

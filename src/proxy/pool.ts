@@ -25,6 +25,15 @@ export interface UpstreamSocket {
   /** Whether it came from the idle pool (a stale keep-alive connection may fail at once). */
   reused: boolean;
   handler: UpstreamHandler | null;
+  /** The socket's inactivity timeout now (ms); kept between requests, since re-arming it costs a timer. */
+  timeoutMs: number;
+}
+
+/** Sets the inactivity timeout of an upstream connection, only when it changes. */
+export function setConnTimeout(conn: UpstreamSocket, ms: number): void {
+  if (conn.timeoutMs === ms) return;
+  conn.timeoutMs = ms;
+  conn.socket.setTimeout(ms);
 }
 
 /** Pool limits, from the upstream block. */
@@ -78,7 +87,7 @@ export class PeerPool {
         done(err, null);
         return;
       }
-      const conn: UpstreamSocket = { socket, requests: 0, reused: false, handler: null };
+      const conn: UpstreamSocket = { socket, requests: 0, reused: false, handler: null, timeoutMs: 0 };
       // Data, a close or an error on an idle connection means the server gave up on it: drop it.
       const gone = (): void => this.drop(conn);
       socket.on("data", (d: Buffer) => (conn.handler ? conn.handler.onData(d) : gone()));
@@ -103,8 +112,8 @@ export class PeerPool {
   /** Gives a connection back after a clean exchange; it is closed when it may not be kept. */
   release(conn: UpstreamSocket): void {
     const s = conn.socket;
+    // The inactivity timeout stays armed: a timeout while idle reaches no handler and is ignored.
     conn.handler = null;
-    s.setTimeout(0);
     if (
       this.closed ||
       s.destroyed ||
