@@ -1,5 +1,5 @@
 /**
- * The first users' configuration (../shared/examples/seed-nginx.conf), proxied as written: its server and
+ * The first users' configuration (test/fixtures/seed-nginx.conf, a copy of ../shared/examples/), proxied as written: its server and
  * location blocks, log formats and basic auth, with `con_server` given static servers until registry sync
  * lands (the upsync and check lines are taken out), addresses and paths moved to loopback and a temp folder.
  */
@@ -16,7 +16,8 @@ import { testEnv } from "../support/env.js";
 import { freePort } from "../support/ports.js";
 import { tempDir } from "../support/tmp.js";
 
-const SEED = fileURLToPath(new URL("../../../../shared/examples/seed-nginx.conf", import.meta.url));
+// A verbatim copy of ../shared/examples/seed-nginx.conf, so the suite runs wherever the checkout is.
+const SEED = fileURLToPath(new URL("../../../test/fixtures/seed-nginx.conf", import.meta.url));
 const FIXTURES = fileURLToPath(new URL("../../../test/fixtures/htpasswd/", import.meta.url));
 const MIME = fileURLToPath(new URL("../../../conf/mime.types", import.meta.url));
 
