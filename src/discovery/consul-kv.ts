@@ -3,15 +3,7 @@
  * `{"Key", "Value" (base64 or null), "ModifyIndex", ...}` sorted by key — to the upstream's whole membership.
  * Keys and values follow upsync spec §2.3–2.4 through server-entry.ts; the folder rules are the issue's decision.
  */
-import {
-  SnapshotBuilder,
-  decodeBase64,
-  isObject,
-  member,
-  parseBody,
-  parseServerKey,
-  parseValue,
-} from "./server-entry.js";
+import { SnapshotBuilder, addFolderEntry, isObject, member, parseBody } from "./server-entry.js";
 import type { Snapshot, TranslateContext, TranslateError } from "./types.js";
 
 /**
@@ -48,34 +40,7 @@ export function translateConsulKv(body: unknown, ctx: TranslateContext): Snapsho
       out.skip(`#${i}`, `upsync_parse_json: element ${i} has no "Key"`);
       return;
     }
-    if (!key.startsWith(folder)) {
-      out.skip(key, `upsync_check_key: ${key} is outside the folder "${folder}"`);
-      return;
-    }
-    const tail = key.slice(folder.length);
-    // Only direct children are servers; the module took the last segment of any nested key (spec §2.3).
-    if (tail.includes("/")) {
-      out.skip(key, `upsync_check_key: ${key} is in a sub-folder of "${folder}"`);
-      return;
-    }
-    // The folder key itself (`upstreams/test/`, tail "") logs "has no port in /", as the module (issue #264).
-    const addr = parseServerKey(tail);
-    if ("reason" in addr) {
-      out.skip(key, addr.reason);
-      return;
-    }
-    const raw = member(entry, "Value");
-    if (raw === undefined || raw === null) {
-      out.add(key, addr, parseValue(null));
-      return;
-    }
-    // Invalid base64 is an unusable value like invalid JSON (the module read it as empty → defaults).
-    const text = typeof raw === "string" ? decodeBase64(raw) : null;
-    if (text === null) {
-      out.add(key, addr, { invalid: `upsync_parse_json: "Value" of ${key} is not base64` });
-      return;
-    }
-    out.add(key, addr, parseValue(text));
+    addFolderEntry(out, folder, key, member(entry, "Value"), "Value");
   });
   return out.finish();
 }

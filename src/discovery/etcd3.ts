@@ -5,13 +5,12 @@
  */
 import {
   SnapshotBuilder,
+  addFolderEntry,
   compareKeys,
   decodeBase64,
   isObject,
   member,
   parseBody,
-  parseServerKey,
-  parseValue,
 } from "./server-entry.js";
 import type { Snapshot, TranslateContext, TranslateError } from "./types.js";
 
@@ -66,32 +65,8 @@ export function translateEtcd3(body: unknown, ctx: TranslateContext): Snapshot |
   // A range answer is sorted by key already; sorting again keeps that true for lists rebuilt from watch events.
   keyed.sort((a, b) => compareKeys(a.key, b.key));
   for (const { kv, key } of keyed) {
-    if (!key.startsWith(prefix)) {
-      out.skip(key, `upsync_check_key: ${key} is outside the folder "${prefix}"`);
-      continue;
-    }
-    const tail = key.slice(prefix.length);
-    if (tail.includes("/")) {
-      out.skip(key, `upsync_check_key: ${key} is in a sub-folder of "${prefix}"`);
-      continue;
-    }
-    const addr = parseServerKey(tail);
-    if ("reason" in addr) {
-      out.skip(key, addr.reason);
-      continue;
-    }
     // An empty value is omitted by the gateway (proto3): defaults, like an empty Consul value.
-    const raw = member(kv, "value");
-    if (raw === undefined || raw === null) {
-      out.add(key, addr, parseValue(null));
-      continue;
-    }
-    const text = typeof raw === "string" ? decodeBase64(raw) : null;
-    if (text === null) {
-      out.add(key, addr, { invalid: `upsync_parse_json: "value" of ${key} is not base64` });
-      continue;
-    }
-    out.add(key, addr, parseValue(text));
+    addFolderEntry(out, prefix, key, member(kv, "value"), "value");
   }
   return out.finish();
 }

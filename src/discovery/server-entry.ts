@@ -316,3 +316,42 @@ export class SnapshotBuilder {
 export function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
+
+/**
+ * One key of a folder-shaped registry (Consul KV, etcd v3): only direct children named `IP:PORT` are servers
+ * (spec §2.3, the path is a folder); `raw` is the base64 value as the registry sends it (`field` names it in
+ * messages); a missing value takes the defaults, undecodable base64 is an unusable value like invalid JSON.
+ */
+export function addFolderEntry(
+  out: SnapshotBuilder,
+  folder: string,
+  key: string,
+  raw: unknown,
+  field: string,
+): void {
+  if (!key.startsWith(folder)) {
+    out.skip(key, `upsync_check_key: ${key} is outside the folder "${folder}"`);
+    return;
+  }
+  const tail = key.slice(folder.length);
+  if (tail.includes("/")) {
+    out.skip(key, `upsync_check_key: ${key} is in a sub-folder of "${folder}"`);
+    return;
+  }
+  // The folder key itself (tail "") logs "has no port in /", as the module does (issue #264).
+  const addr = parseServerKey(tail);
+  if ("reason" in addr) {
+    out.skip(key, addr.reason);
+    return;
+  }
+  if (raw === undefined || raw === null) {
+    out.add(key, addr, parseValue(null));
+    return;
+  }
+  const text = typeof raw === "string" ? decodeBase64(raw) : null;
+  if (text === null) {
+    out.add(key, addr, { invalid: `upsync_parse_json: "${field}" of ${key} is not base64` });
+    return;
+  }
+  out.add(key, addr, parseValue(text));
+}

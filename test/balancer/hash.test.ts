@@ -13,24 +13,7 @@ import { RoundRobinBalancer } from "../../src/balancer/round-robin.js";
 import type { Balancer, PickRequest } from "../../src/balancer/types.js";
 import { crc32, crc32Portable } from "../../src/lib/crc32.js";
 import { type Peer, PeerGroup } from "../../src/upstream/peer.js";
-
-function server(address: string, extra: Partial<ServerSpec> = {}): ServerSpec {
-  const i = address.lastIndexOf(":");
-  return {
-    address,
-    host: address.slice(0, i),
-    port: Number(address.slice(i + 1)),
-    weight: 1,
-    maxFails: 1,
-    failTimeout: 10_000,
-    maxConns: 0,
-    backup: false,
-    down: false,
-    slowStart: 0,
-    origin: { file: null, line: 1 },
-    ...extra,
-  };
-}
+import { server } from "../support/servers.js";
 
 function req(hashKey: string, tried: ReadonlySet<Peer> = new Set(), now = 0): PickRequest {
   return { clientAddr: "10.0.0.1", hashKey, tried, now };

@@ -1,7 +1,7 @@
 /** createBalancer, and the contract every balancer keeps (one shared suite, as STYLE asks). */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { BalancerConf, ServerSpec } from "../../src/config/types.js";
+import type { BalancerConf } from "../../src/config/types.js";
 import { BALANCER_METHODS, createBalancer } from "../../src/balancer/index.js";
 import { ConsistentHashBalancer, HashBalancer } from "../../src/balancer/hash.js";
 import { IpHashBalancer } from "../../src/balancer/ip-hash.js";
@@ -11,24 +11,7 @@ import { RoundRobinBalancer } from "../../src/balancer/round-robin.js";
 import type { PickRequest } from "../../src/balancer/types.js";
 import { SyncgateError } from "../../src/lib/errors.js";
 import { type Peer, PeerGroup } from "../../src/upstream/peer.js";
-
-function server(address: string, extra: Partial<ServerSpec> = {}): ServerSpec {
-  const i = address.lastIndexOf(":");
-  return {
-    address,
-    host: address.slice(0, i),
-    port: Number(address.slice(i + 1)),
-    weight: 1,
-    maxFails: 1,
-    failTimeout: 10_000,
-    maxConns: 0,
-    backup: false,
-    down: false,
-    slowStart: 0,
-    origin: { file: null, line: 1 },
-    ...extra,
-  };
-}
+import { server } from "../support/servers.js";
 
 let seed = 7;
 /** A deterministic random() for the random balancers of the contract suite. */

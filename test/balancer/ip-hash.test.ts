@@ -1,28 +1,10 @@
 /** ip_hash: nginx's formula, checked by hand and against nginx 1.22.1's answers for the same upstreams. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { ServerSpec } from "../../src/config/types.js";
 import { IpHashBalancer, ipHashBytes } from "../../src/balancer/ip-hash.js";
 import type { PickRequest } from "../../src/balancer/types.js";
 import { type Peer, PeerGroup } from "../../src/upstream/peer.js";
-
-function server(address: string, extra: Partial<ServerSpec> = {}): ServerSpec {
-  const i = address.lastIndexOf(":");
-  return {
-    address,
-    host: address.slice(0, i),
-    port: Number(address.slice(i + 1)),
-    weight: 1,
-    maxFails: 1,
-    failTimeout: 10_000,
-    maxConns: 0,
-    backup: false,
-    down: false,
-    slowStart: 0,
-    origin: { file: null, line: 1 },
-    ...extra,
-  };
-}
+import { server } from "../support/servers.js";
 
 function req(clientAddr: string, tried: ReadonlySet<Peer> = new Set(), now = 0): PickRequest {
   return { clientAddr, hashKey: "", tried, now };

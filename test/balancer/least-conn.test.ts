@@ -1,28 +1,10 @@
 /** least_conn: fewest requests in flight per weight; ties by smooth weighted round robin; backup tier. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { ServerSpec } from "../../src/config/types.js";
 import { LeastConnBalancer } from "../../src/balancer/least-conn.js";
 import type { PickRequest } from "../../src/balancer/types.js";
 import { type Peer, PeerGroup } from "../../src/upstream/peer.js";
-
-function server(address: string, extra: Partial<ServerSpec> = {}): ServerSpec {
-  const i = address.lastIndexOf(":");
-  return {
-    address,
-    host: address.slice(0, i),
-    port: Number(address.slice(i + 1)),
-    weight: 1,
-    maxFails: 1,
-    failTimeout: 10_000,
-    maxConns: 0,
-    backup: false,
-    down: false,
-    slowStart: 0,
-    origin: { file: null, line: 1 },
-    ...extra,
-  };
-}
+import { server } from "../support/servers.js";
 
 function req(now = 0, tried: ReadonlySet<Peer> = new Set()): PickRequest {
   return { clientAddr: "10.0.0.1", hashKey: "", tried, now };

@@ -1,26 +1,8 @@
 /** Peer and PeerGroup: nginx's passive health fields, slow start, and state kept across spec updates. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { ServerSpec } from "../../src/config/types.js";
 import { Peer, PeerGroup } from "../../src/upstream/peer.js";
-
-function server(address: string, extra: Partial<ServerSpec> = {}): ServerSpec {
-  const i = address.lastIndexOf(":");
-  return {
-    address,
-    host: address.slice(0, i),
-    port: Number(address.slice(i + 1)),
-    weight: 1,
-    maxFails: 1,
-    failTimeout: 10_000,
-    maxConns: 0,
-    backup: false,
-    down: false,
-    slowStart: 0,
-    origin: { file: null, line: 1 },
-    ...extra,
-  };
-}
+import { server } from "../support/servers.js";
 
 test("failed() counts, stamps accessed/checked and lowers effective weight by weight/max_fails", () => {
   const p = new Peer("u", server("a:80", { weight: 7, maxFails: 3 }), 0);

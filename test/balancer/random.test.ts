@@ -5,24 +5,7 @@ import type { ServerSpec } from "../../src/config/types.js";
 import { RandomBalancer } from "../../src/balancer/random.js";
 import type { PickRequest } from "../../src/balancer/types.js";
 import { type Peer, PeerGroup } from "../../src/upstream/peer.js";
-
-function server(address: string, extra: Partial<ServerSpec> = {}): ServerSpec {
-  const i = address.lastIndexOf(":");
-  return {
-    address,
-    host: address.slice(0, i),
-    port: Number(address.slice(i + 1)),
-    weight: 1,
-    maxFails: 1,
-    failTimeout: 10_000,
-    maxConns: 0,
-    backup: false,
-    down: false,
-    slowStart: 0,
-    origin: { file: null, line: 1 },
-    ...extra,
-  };
-}
+import { server } from "../support/servers.js";
 
 function req(tried: ReadonlySet<Peer> = new Set(), now = 0): PickRequest {
   return { clientAddr: "10.0.0.1", hashKey: "", tried, now };

@@ -1,26 +1,8 @@
 /** upstream_show (upsync spec §5): exact bytes, selection by the whole query string, methods. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { ServerSpec } from "../../src/config/types.js";
 import { renderUpstreamShow, type ShowUpstream } from "../../src/status/upstream-show.js";
-
-function server(address: string, extra: Partial<ServerSpec> = {}): ServerSpec {
-  const i = address.lastIndexOf(":");
-  return {
-    address,
-    host: address.slice(0, i),
-    port: Number(address.slice(i + 1)),
-    weight: 1,
-    maxFails: 1,
-    failTimeout: 10_000,
-    maxConns: 0,
-    backup: false,
-    down: false,
-    slowStart: 0,
-    origin: { file: null, line: 1 },
-    ...extra,
-  };
-}
+import { server } from "../support/servers.js";
 
 // The module's test-suite example (spec §5): two upstreams.
 const SPEC_EXAMPLE: ShowUpstream[] = [
