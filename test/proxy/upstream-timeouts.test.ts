@@ -18,10 +18,7 @@ const suffix = (port: number, request: string, upstream: string): string =>
 
 test("proxy_connect_timeout 200ms: a connect() that hangs is a timeout (504, or the next server)", async (t) => {
   const hang = await hangingPort(t);
-  if (hang === null) {
-    t.skip("connect() to a full accept queue does not hang on this machine");
-    return;
-  }
+  assert.ok(hang !== null, "connect() to a full accept queue did not hang: the timeout cannot be exercised");
   const good = await startBackend(t, "good");
   const port = await freePort();
   const p = await startProxy(
