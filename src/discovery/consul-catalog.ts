@@ -47,19 +47,19 @@ function translate(
   if (!Array.isArray(root)) return { error: "upsync_parse_json: root is not an array of services" };
   root.forEach((entry: unknown, i: number) => {
     if (!isObject(entry)) {
-      out.skip(`#${i}`, `upsync_parse_json: element ${i} is not an object`);
+      out.ignore(`#${i}`, `upsync_parse_json: element ${i} is not an object`);
       return;
     }
     const inst = read(entry, i);
     // The service address when set, else the node's (spec §3.1); missing both → skipped.
     const host = text(inst.address) || text(inst.nodeAddress);
     if (host === "") {
-      out.skip(inst.key, `upsync_parse_json: ${inst.key} has no address`);
+      out.ignore(inst.key, `upsync_parse_json: ${inst.key} has no address`);
       return;
     }
     const addr: ServerAddress | { reason: string } = catalogAddress(host, inst.port);
     if ("reason" in addr) {
-      out.skip(inst.key, addr.reason);
+      out.ignore(inst.key, addr.reason);
       return;
     }
     const value = parseTags(inst.tags);

@@ -37,7 +37,7 @@ export function translateConsulKv(body: unknown, ctx: TranslateContext): Snapsho
   root.forEach((entry: unknown, i: number) => {
     const key = isObject(entry) ? member(entry, "Key") : undefined;
     if (!isObject(entry) || typeof key !== "string") {
-      out.skip(`#${i}`, `upsync_parse_json: element ${i} has no "Key"`);
+      out.ignore(`#${i}`, `upsync_parse_json: element ${i} has no "Key"`);
       return;
     }
     addFolderEntry(out, folder, key, member(entry, "Value"), "Value");

@@ -3,15 +3,7 @@
  * `{"action":"get","node":{"key":"/upstreams/x","dir":true,"nodes":[{"key":..,"value":"<json>"},..]}}` — to the
  * upstream's whole membership. Values are raw JSON strings (no base64) read with the Consul rules (§2.4).
  */
-import {
-  SnapshotBuilder,
-  compareKeys,
-  isObject,
-  member,
-  parseBody,
-  parseServerKey,
-  parseValue,
-} from "./server-entry.js";
+import { SnapshotBuilder, addFolderEntry, compareKeys, isObject, member, parseBody } from "./server-entry.js";
 import type { Snapshot, TranslateContext, TranslateError } from "./types.js";
 
 /** etcd's EcodeKeyNotFound: the directory does not exist (deleted) — an empty list. */
@@ -63,32 +55,13 @@ export function translateEtcd2(body: unknown, ctx: TranslateContext): Snapshot |
   nodes.forEach((n: unknown, i: number) => {
     const key = isObject(n) ? member(n, "key") : undefined;
     if (isObject(n) && typeof key === "string") keyed.push({ n, key });
-    else out.skip(`#${i}`, `upsync_parse_json: node ${i} has no "key"`);
+    else out.ignore(`#${i}`, `upsync_parse_json: node ${i} has no "key"`);
   });
   // etcd v2 lists a directory's children in no fixed order (unless asked `sorted=true`): sort by key, so the
   // order is the registry's key order, as Consul's and etcd v3's.
   keyed.sort((a, b) => compareKeys(a.key, b.key));
   for (const { n, key } of keyed) {
-    if (!key.startsWith(folder)) {
-      out.skip(key, `upsync_check_key: ${key} is outside the folder "${folder}"`);
-      continue;
-    }
-    const tail = key.slice(folder.length);
-    if (member(n, "dir") === true || tail.includes("/")) {
-      out.skip(key, `upsync_check_key: ${key} is in a sub-folder of "${folder}"`);
-      continue;
-    }
-    const addr = parseServerKey(tail);
-    if ("reason" in addr) {
-      out.skip(key, addr.reason);
-      continue;
-    }
-    const value = member(n, "value");
-    if (value !== undefined && value !== null && typeof value !== "string") {
-      out.add(key, addr, { invalid: `upsync_parse_json: "value" of ${key} is not a string` });
-      continue;
-    }
-    out.add(key, addr, parseValue(value ?? null));
+    addFolderEntry(out, folder, key, member(n, "value"), "value", "text", member(n, "dir") === true);
   }
   return out.finish();
 }

@@ -60,7 +60,7 @@ export function translateEtcd3(body: unknown, ctx: TranslateContext): Snapshot |
     const raw = isObject(kv) ? member(kv, "key") : undefined;
     const key = typeof raw === "string" ? decodeBase64(raw) : null;
     if (isObject(kv) && key !== null) keyed.push({ kv, key });
-    else out.skip(`#${i}`, `upsync_parse_json: kv ${i} has no base64 "key"`);
+    else out.ignore(`#${i}`, `upsync_parse_json: kv ${i} has no base64 "key"`);
   });
   // A range answer is sorted by key already; sorting again keeps that true for lists rebuilt from watch events.
   keyed.sort((a, b) => compareKeys(a.key, b.key));

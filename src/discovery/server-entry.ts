@@ -268,7 +268,7 @@ export class SnapshotBuilder {
   }
 
   /** Records an entry that is not a server, with why. */
-  skip(key: string, reason: string): void {
+  ignore(key: string, reason: string): void {
     this.#skipped.push({ key, reason });
   }
 
@@ -276,16 +276,16 @@ export class SnapshotBuilder {
   add(key: string, addr: ServerAddress, value: ReadAttributes | BadValue): void {
     const first = this.#seen.get(addr.address);
     if (first !== undefined) {
-      this.skip(key, `duplicate of ${first} (server ${addr.address}), the first entry wins`);
+      this.ignore(key, `duplicate of ${first} (server ${addr.address}), the first entry wins`);
       return;
     }
     if ("invalid" in value) {
       const last = this.#current.get(addr.address);
       if (!last) {
-        this.skip(key, `${value.invalid}, server ${addr.address} skipped`);
+        this.ignore(key, `${value.invalid}, server ${addr.address} skipped`);
         return;
       }
-      this.skip(key, `${value.invalid}, server ${addr.address} keeps its last good attributes`);
+      this.ignore(key, `${value.invalid}, server ${addr.address} keeps its last good attributes`);
       this.#seen.set(addr.address, key);
       this.#servers.push(last);
       return;
@@ -318,9 +318,10 @@ export function compareKeys(a: string, b: string): number {
 }
 
 /**
- * One key of a folder-shaped registry (Consul KV, etcd v3): only direct children named `IP:PORT` are servers
- * (spec §2.3, the path is a folder); `raw` is the base64 value as the registry sends it (`field` names it in
- * messages); a missing value takes the defaults, undecodable base64 is an unusable value like invalid JSON.
+ * One key of a folder-shaped registry (Consul KV, etcd v2 and v3): only direct children named `IP:PORT` are
+ * servers (spec §2.3, the path is a folder); `raw` is the value as the registry sends it, base64 (Consul, etcd
+ * v3) or text (etcd v2), `field` names it in messages; a missing value takes the defaults, an undecodable one is
+ * an unusable value like invalid JSON. `isDir` marks an entry the registry itself calls a directory.
  */
 export function addFolderEntry(
   out: SnapshotBuilder,
@@ -328,29 +329,32 @@ export function addFolderEntry(
   key: string,
   raw: unknown,
   field: string,
+  encoding: "base64" | "text" = "base64",
+  isDir = false,
 ): void {
   if (!key.startsWith(folder)) {
-    out.skip(key, `upsync_check_key: ${key} is outside the folder "${folder}"`);
+    out.ignore(key, `upsync_check_key: ${key} is outside the folder "${folder}"`);
     return;
   }
   const tail = key.slice(folder.length);
-  if (tail.includes("/")) {
-    out.skip(key, `upsync_check_key: ${key} is in a sub-folder of "${folder}"`);
+  if (isDir || tail.includes("/")) {
+    out.ignore(key, `upsync_check_key: ${key} is in a sub-folder of "${folder}"`);
     return;
   }
   // The folder key itself (tail "") logs "has no port in /", as the module does (issue #264).
   const addr = parseServerKey(tail);
   if ("reason" in addr) {
-    out.skip(key, addr.reason);
+    out.ignore(key, addr.reason);
     return;
   }
   if (raw === undefined || raw === null) {
     out.add(key, addr, parseValue(null));
     return;
   }
-  const text = typeof raw === "string" ? decodeBase64(raw) : null;
+  const text = typeof raw !== "string" ? null : encoding === "base64" ? decodeBase64(raw) : raw;
   if (text === null) {
-    out.add(key, addr, { invalid: `upsync_parse_json: "${field}" of ${key} is not base64` });
+    const what = encoding === "base64" ? "base64" : "a string";
+    out.add(key, addr, { invalid: `upsync_parse_json: "${field}" of ${key} is not ${what}` });
     return;
   }
   out.add(key, addr, parseValue(text));

@@ -474,10 +474,6 @@ export class Proxying {
 
   private onTimeout(c: Current): void {
     if (this.cur !== c) return;
-    if (this.tunneled) {
-      this.endTunnel(c);
-      return;
-    }
     if (c.head) {
       this.broken(c, "upstream timed out (110: Connection timed out) while reading upstream");
       return;

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { test } from "node:test";
-import { startBackend, startRawBackend } from "../support/backend.js";
+import { startBackend, startRawBackend, startResetThenGood } from "../support/backend.js";
 import { send } from "../support/client.js";
 import { freePort } from "../support/ports.js";
 import { startProxy } from "../support/proxy.js";
@@ -93,16 +93,9 @@ test("a slow backend gives 504 after proxy_read_timeout, with nginx's log line",
 });
 
 test("GET is retried after an upstream reset; POST is not, unless non_idempotent", async (t) => {
-  const reset = await startRawBackend(t, (socket) => socket.resetAndDestroy());
-  const good = await startBackend(t, "good");
   const port = await freePort();
-  await startProxy(
-    t,
-    `upstream u { server ${reset.addr} max_fails=0; server ${good.addr} max_fails=0; }
-     server { listen 127.0.0.1:${port};
-       location / { proxy_pass http://u; }
-       location /ni/ { proxy_next_upstream error timeout non_idempotent; proxy_pass http://u; } }`,
-  );
+  const { http } = await startResetThenGood(t, port);
+  await startProxy(t, http);
   // Round robin starts at the resetting server each second request; every GET still succeeds.
   for (let i = 0; i < 4; i++) assert.equal((await send(port, "/g")).status, 200);
   const posts = [];

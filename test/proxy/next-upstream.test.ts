@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { startBackend, startRawBackend } from "../support/backend.js";
+import { startBackend, startRawBackend, startResetThenGood } from "../support/backend.js";
 import { send } from "../support/client.js";
 import { logLines } from "../support/logs.js";
 import { freePort } from "../support/ports.js";
@@ -141,16 +141,9 @@ test("http_429 passes a 429 to the next server; without it the 429 is returned a
 });
 
 test("PATCH and LOCK are not sent to a second server unless non_idempotent; PUT and DELETE are", async (t) => {
-  const reset = await startRawBackend(t, (socket) => socket.resetAndDestroy());
-  const good = await startBackend(t, "good");
   const port = await freePort();
-  await startProxy(
-    t,
-    `upstream u { server ${reset.addr} max_fails=0; server ${good.addr} max_fails=0; }
-     server { listen 127.0.0.1:${port};
-       location / { proxy_pass http://u; }
-       location /ni/ { proxy_next_upstream error timeout non_idempotent; proxy_pass http://u; } }`,
-  );
+  const { good, http } = await startResetThenGood(t, port);
+  await startProxy(t, http);
   // Round robin sends every second request to the resetting server first.
   const twice = async (method: string, path: string): Promise<number[]> => {
     const out: number[] = [];

@@ -157,3 +157,20 @@ export function decodeFrames(buf: Buffer): string[] {
   }
   return out;
 }
+
+/**
+ * A server that resets every connection and a good one, both `max_fails=0`, behind `location /` (default
+ * retries) and `location /ni/` (with `non_idempotent`): the setup of the retry tests. Returns the http block.
+ */
+export async function startResetThenGood(
+  t: TestContext,
+  port: number,
+): Promise<{ good: Backend; http: string }> {
+  const reset = await startRawBackend(t, (socket) => socket.resetAndDestroy());
+  const good = await startBackend(t, "good");
+  const http = `upstream u { server ${reset.addr} max_fails=0; server ${good.addr} max_fails=0; }
+     server { listen 127.0.0.1:${port};
+       location / { proxy_pass http://u; }
+       location /ni/ { proxy_next_upstream error timeout non_idempotent; proxy_pass http://u; } }`;
+  return { good, http };
+}

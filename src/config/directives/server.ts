@@ -3,7 +3,6 @@ import {
   type AdaptState,
   type ConfigModule,
   type LocationBuilder,
-  type Scope,
   type ServerBuilder,
   fail,
   newLevel,
@@ -392,8 +391,3 @@ export const server: ConfigModule = {
     },
   ],
 };
-
-/** Scope helper for modules that write into the current location (proxy_pass). */
-export function locationOf(scope: Scope): LocationBuilder | null {
-  return scope.location;
-}
