@@ -12,26 +12,12 @@ import { dirname } from "node:path";
 import type { ServerSpec, UpsyncConf } from "../config/types.js";
 import { errnoText } from "../lib/errors.js";
 import { parseDump } from "./dump.js";
-import type { Note, Snapshot } from "./types.js";
+import type { Note, Snapshot, SourceState, WatchOptions } from "./types.js";
 
-/**
- * What the watch reports about itself, once per change of `ok`/`error` (the same shape as the Consul watch's state).
- */
-export interface SourceState {
-  ok: boolean;
-  /** Why the file cannot be used now; null when ok. */
-  error: string | null;
-  /** Index of the last snapshot emitted ("" before the first). */
-  index: string;
-}
-
-/** Callbacks and knobs of watchFile. */
-export interface WatchFileOptions {
-  /** Stops the watch; the returned promise then resolves. */
+/** Options of watchFile: the common ones (`current` and `token` are not used), plus two knobs for tests. */
+export interface WatchFileOptions extends Partial<Pick<WatchOptions, "current" | "random" | "token">> {
   signal: AbortSignal;
-  /** A new membership: at start and whenever the content changes and parses. */
   onSnapshot(s: Snapshot): void;
-  /** The first state, then each change of state (an error with another message is a change). */
   onState(state: SourceState): void;
   /** How long to let a burst of file events settle before reading, ms (default 50). */
   debounceMs?: number;

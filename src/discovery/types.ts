@@ -2,7 +2,7 @@
  * What every registry source hands the applier (DESIGN §2): the whole membership of one upstream at one registry
  * index, never a delta. Translators (registry JSON → Snapshot) are pure; the HTTP long polls live elsewhere.
  */
-import type { Origin, ServerSpec } from "../config/types.js";
+import type { Origin, ServerSpec, UpsyncConf } from "../config/types.js";
 
 /** One registry entry that needs a log line: its key (or entry id) and why, in the module's log words. */
 export interface Note {
@@ -48,3 +48,36 @@ export interface TranslateContext {
  * which the applier refuses (spec §6.3).
  */
 export type Translate = (body: unknown, ctx: TranslateContext) => Snapshot | TranslateError;
+
+/**
+ * What a source reports about itself: the first outcome, then each change (failing, recovered, another error) —
+ * once per change of state, not once per retry (STYLE habit 5).
+ */
+export interface SourceState {
+  ok: boolean;
+  /** Why the source cannot be used now (never contains a secret); null when ok. */
+  error: string | null;
+  /** The index of the last snapshot emitted ("" before the first). */
+  index: string;
+}
+
+/** What every watch loop takes (`watchConsul`, `watchEtcd2`, `watchEtcd3`, `watchFile`). */
+export interface WatchOptions {
+  /** Ends the loop promptly (also in the middle of a blocking query); the returned promise then resolves. */
+  signal: AbortSignal;
+  /** A new whole membership (the applier dedupes, refuses empty lists and diffs). */
+  onSnapshot(s: Snapshot): void;
+  onState(state: SourceState): void;
+  /** Servers in service now: a server whose new value is unusable keeps these attributes. */
+  current(): readonly ServerSpec[];
+  /** Jitter source, [0, 1) (Math.random by default). */
+  random?: () => number;
+  /**
+   * The contents of `upsync_token_file`: a Consul ACL token (X-Consul-Token), or etcd `user:password`; never
+   * logged.
+   */
+  token?: string | null;
+}
+
+/** A watch loop: runs until `opts.signal` aborts and never rejects. */
+export type Watch = (conf: UpsyncConf, opts: WatchOptions) => Promise<void>;

@@ -3,14 +3,13 @@ import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
 import type { UpsyncConf } from "../../src/config/types.js";
 import {
-  type ConsulKvState,
-  consulKvUrl,
+  consulUrl,
   consulWait,
   retryDelay,
-  watchConsulKv,
-  type WatchConsulKvOptions,
-} from "../../src/discovery/consul-kv-source.js";
-import type { Snapshot } from "../../src/discovery/types.js";
+  watchConsul,
+  type WatchConsulOptions,
+} from "../../src/discovery/consul-source.js";
+import type { Snapshot, SourceState } from "../../src/discovery/types.js";
 import { type ConsulDouble, type Injected, startConsulDouble } from "../support/consul-double.js";
 import { freePort } from "../support/ports.js";
 import { addrs, registrySpec } from "./fixtures.js";
@@ -47,17 +46,17 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 interface Watch {
   snaps: Snapshot[];
-  states: ConsulKvState[];
+  states: SourceState[];
   ac: AbortController;
   done: Promise<void>;
 }
 
 /** Starts a watch that the test's end aborts (and waits for). */
-function watch(t: TestContext, conf: UpsyncConf, extra: Partial<WatchConsulKvOptions> = {}): Watch {
+function watch(t: TestContext, conf: UpsyncConf, extra: Partial<WatchConsulOptions> = {}): Watch {
   const ac = new AbortController();
   const snaps: Snapshot[] = [];
-  const states: ConsulKvState[] = [];
-  const done = watchConsulKv(conf, {
+  const states: SourceState[] = [];
+  const done = watchConsul(conf, {
     signal: ac.signal,
     onSnapshot: (s) => snaps.push(s),
     onState: (s) => states.push(s),
@@ -78,20 +77,20 @@ async function double(t: TestContext, token?: string): Promise<ConsulDouble> {
   return c;
 }
 
-const ok = (index: number): ConsulKvState => ({ ok: true, error: null, index: String(index) });
+const ok = (index: number): SourceState => ({ ok: true, error: null, index: String(index) });
 
 test("pure parts: wait, URL with an existing query, backoff", () => {
   assert.equal(consulWait(360_000), 336_500); // default upsync_timeout 6m
   assert.equal(consulWait(3_600_000), 600_000); // Consul's 10 min cap
   assert.equal(consulWait(2000), 1000); // floor
   const a = { host: "127.0.0.1", port: 8500 };
-  assert.equal(consulKvUrl("http", a, PATH, 0n, 1000).href, `http://127.0.0.1:8500${PATH}?recurse`);
+  assert.equal(consulUrl("http", a, PATH, 0n, 1000).href, `http://127.0.0.1:8500${PATH}?recurse`);
   assert.equal(
-    consulKvUrl("https", { host: "::1", port: 8501 }, `${PATH}?dc=dc1&index=3&recurse`, 42n, 336_500).href,
+    consulUrl("https", { host: "::1", port: 8501 }, `${PATH}?dc=dc1&index=3&recurse`, 42n, 336_500).href,
     `https://[::1]:8501${PATH}?dc=dc1&recurse&index=42&wait=336500ms`,
   );
   assert.equal(
-    consulKvUrl("http", a, "v1/kv/x", 7n, 10_000).href,
+    consulUrl("http", a, "v1/kv/x", 7n, 10_000).href,
     "http://127.0.0.1:8500/v1/kv/x?recurse&index=7&wait=10s",
   );
   const r0 = (): number => 0;

@@ -4,7 +4,8 @@ import { mkdirSync, renameSync, rmSync, utimesSync, writeFileSync } from "node:f
 import { dirname, join } from "node:path";
 import { type TestContext, test } from "node:test";
 import type { UpsyncConf } from "../../src/config/types.js";
-import { type SourceState, contentIndex, translateFile, watchFile } from "../../src/discovery/file-source.js";
+import { contentIndex, translateFile, watchFile } from "../../src/discovery/file-source.js";
+import type { SourceState } from "../../src/discovery/types.js";
 import type { Snapshot } from "../../src/discovery/types.js";
 import { tempDir } from "../support/tmp.js";
 

@@ -1,42 +1,20 @@
 /**
- * The I/O loop of `upsync_type=consul` (issue 4 items 2 and 5): Consul KV blocking queries on the `upsync` folder,
- * each answer translated by translateConsulKv into a whole Snapshot. Follows Consul's blocking-query rules
+ * The I/O loop of `upsync_type=consul`, `consul_services` and `consul_health` (issue 4 items 2 and 5): blocking
+ * queries on the KV folder (`recurse`), the catalog's or the health endpoint's service, each answer translated
+ * into a whole Snapshot. Follows Consul's blocking-query rules
  * (https://developer.hashicorp.com/consul/api-docs/features/blocking): `index` from the last `X-Consul-Index`,
  * an explicit `wait`, reset to 0 when the index goes backwards, never block on index 0, and pace early returns.
  * Failures keep the last good servers: no snapshot is emitted, retries back off, onState tells each change once.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ServerSpec, UpsyncAddress, UpsyncConf } from "../config/types.js";
+import type { UpsyncAddress, UpsyncConf } from "../config/types.js";
+import { translateConsulHealth, translateConsulServices } from "./consul-catalog.js";
 import { translateConsulKv } from "./consul-kv.js";
 import { RegistryError, registryGet, type RegistryResponse } from "./registry-http.js";
-import type { Snapshot } from "./types.js";
+import type { Snapshot, SourceState, Translate, WatchOptions } from "./types.js";
 
-/**
- * What the watch reports about itself: the first outcome, then each flip (failing, recovered) — once per change of
- * state, not once per retry (STYLE habit 5); `error` is the first error of a failing spell.
- */
-export interface ConsulKvState {
-  ok: boolean;
-  /** Why the last round of requests failed (never contains the token); null when ok. */
-  error: string | null;
-  /** The last accepted X-Consul-Index ("" before the first answer). */
-  index: string;
-}
-
-/** Callbacks and injected edges of watchConsulKv. */
-export interface WatchConsulKvOptions {
-  /** Ends the loop (promptly, also in the middle of a blocking query); the returned promise then resolves. */
-  signal: AbortSignal;
-  /** A new whole membership (the applier dedupes, refuses empty lists and diffs). */
-  onSnapshot(s: Snapshot): void;
-  onState(state: ConsulKvState): void;
-  /** Servers in service now: a server whose new value is unusable keeps these attributes. */
-  current(): readonly ServerSpec[];
-  /** Jitter source, [0, 1) (Math.random by default). */
-  random?: () => number;
-  /** Consul ACL token (read by the caller from `upsync_token_file`), sent as X-Consul-Token; never logged. */
-  token?: string | null;
-  /** A fetch to use instead of node:http. */
+/** Options of watchConsul: the common ones, plus a fetch to use instead of node:http (tests). */
+export interface WatchConsulOptions extends WatchOptions {
   fetch?: typeof fetch;
 }
 
@@ -60,21 +38,22 @@ export function formatWait(ms: number): string {
 
 /**
  * The URL of one query: the `upsync` path with its own query kept (minus any `recurse`, `index` or `wait`, which
- * are ours), then `recurse`, and `index` + `wait` when blocking (index > 0). The module appended `?recurse` even
+ * are ours), then `recurse` (KV only: the catalog and health endpoints list a service, not a folder), and `index` + `wait` when blocking (index > 0). The module appended `?recurse` even
  * after an existing `?` (spec §2.1); this builds the query string properly (issue 4 item 2).
  */
-export function consulKvUrl(
+export function consulUrl(
   scheme: string,
   addr: UpsyncAddress,
   path: string,
   index: bigint,
   waitMs: number,
+  recurse = true,
 ): URL {
   const q = path.indexOf("?");
   const pathname = q < 0 ? path : path.slice(0, q);
   const own = q < 0 ? [] : path.slice(q + 1).split("&");
   const params = own.filter((p) => p !== "" && !/^(?:recurse|index|wait)(?:=|$)/.test(p));
-  params.push("recurse");
+  if (recurse) params.push("recurse");
   if (index > 0n) params.push(`index=${index}`, `wait=${formatWait(waitMs)}`);
   const host = addr.host.includes(":") ? `[${addr.host}]` : addr.host;
   const slash = pathname.startsWith("/") ? "" : "/";
@@ -129,13 +108,20 @@ function safely(fn: () => void): void {
  * unchanged index pauses `upsync_interval` (Consul asks clients to rate-limit). An error tries the next address at
  * once; when every address failed, the round pauses per retryDelay.
  */
-export async function watchConsulKv(conf: UpsyncConf, opts: WatchConsulKvOptions): Promise<void> {
+export async function watchConsul(conf: UpsyncConf, opts: WatchConsulOptions): Promise<void> {
   const { signal } = opts;
   const random = opts.random ?? Math.random;
   const waitMs = consulWait(conf.timeout);
   const headers: Record<string, string> = { Accept: "application/json" };
   if (opts.token) headers["X-Consul-Token"] = opts.token;
   const addresses = conf.addresses;
+  const kv = conf.type === "consul";
+  const translate: Translate =
+    conf.type === "consul_services"
+      ? translateConsulServices
+      : conf.type === "consul_health"
+        ? translateConsulHealth
+        : translateConsulKv;
 
   let index = 0n;
   let indexText = "";
@@ -146,7 +132,8 @@ export async function watchConsulKv(conf: UpsyncConf, opts: WatchConsulKvOptions
   const report = (ok: boolean, error: string | null): void => {
     if (reported === ok) return;
     reported = ok;
-    safely(() => opts.onState({ ok, error, index: indexText }));
+    const state: SourceState = { ok, error, index: indexText };
+    safely(() => opts.onState(state));
   };
   const pause = async (ms: number): Promise<void> => {
     await sleep(ms, undefined, { signal }).catch(() => undefined);
@@ -160,7 +147,7 @@ export async function watchConsulKv(conf: UpsyncConf, opts: WatchConsulKvOptions
     const started = Date.now();
     let answer: Answer;
     try {
-      const url = consulKvUrl(conf.scheme ?? "http", addr, conf.path, index, waitMs);
+      const url = consulUrl(conf.scheme ?? "http", addr, conf.path, index, waitMs, kv);
       const res = await registryGet(url, where, {
         headers,
         signal,
@@ -185,7 +172,7 @@ export async function watchConsulKv(conf: UpsyncConf, opts: WatchConsulKvOptions
         continue;
       }
       if (got > index) {
-        const t = translateConsulKv(answer.body, {
+        const t = translate(answer.body, {
           path: conf.path,
           index: answer.indexText,
           current: opts.current(),
