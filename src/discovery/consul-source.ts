@@ -10,7 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { UpsyncAddress, UpsyncConf } from "../config/types.js";
 import { translateConsulHealth, translateConsulServices } from "./consul-catalog.js";
 import { translateConsulKv } from "./consul-kv.js";
-import { RegistryError, registryGet, type RegistryResponse } from "./registry-http.js";
+import { RegistryError, registryGet, type RegistryResponse, statusError } from "./registry-http.js";
 import type { Snapshot, SourceState, Translate, WatchOptions } from "./types.js";
 
 /** Options of watchConsul: the common ones, plus a fetch to use instead of node:http (tests). */
@@ -80,10 +80,7 @@ export function readAnswer(res: RegistryResponse, where: string): Answer {
   const indexText = raw?.trim() ?? "";
   const known = /^\d{1,20}$/.test(indexText);
   if (res.status === 404 && known) return { index: BigInt(indexText), indexText, body: null };
-  if (res.status !== 200) {
-    const said = res.body.toString("utf8", 0, 200).split(/\r?\n/)[0]?.trim() ?? "";
-    return { error: `upsync_server ${where} answered http_status: ${res.status}${said ? ` (${said})` : ""}` };
-  }
+  if (res.status !== 200) return { error: statusError(res, where) };
   if (!known) return { error: `upsync_server ${where} answered without a valid X-Consul-Index` };
   try {
     return { index: BigInt(indexText), indexText, body: JSON.parse(res.body.toString("utf8")) as unknown };
@@ -93,7 +90,7 @@ export function readAnswer(res: RegistryResponse, where: string): Answer {
 }
 
 /** Calls a caller's callback; a throw there is the caller's bug and must not end the watch. */
-function safely(fn: () => void): void {
+export function safely(fn: () => void): void {
   try {
     fn();
   } catch {
@@ -106,7 +103,7 @@ function safely(fn: () => void): void {
  * answers at once; then each query blocks until the folder changes or `wait` runs out. A moved index (or a used-up
  * wait) is followed by the next query at once, so a change is never delayed by a sleep; an early return with an
  * unchanged index pauses `upsync_interval` (Consul asks clients to rate-limit). An error tries the next address at
- * once; when every address failed, the round pauses per retryDelay.
+ * once; when every address failed, the round pauses per retryDelay and the next one starts without blocking.
  */
 export async function watchConsul(conf: UpsyncConf, opts: WatchConsulOptions): Promise<void> {
   const { signal } = opts;
@@ -128,6 +125,7 @@ export async function watchConsul(conf: UpsyncConf, opts: WatchConsulOptions): P
   let at = 0;
   let failedInRound = 0;
   let failedRounds = 0;
+  let recovering = false;
   let reported: boolean | null = null;
   const report = (ok: boolean, error: string | null): void => {
     if (reported === ok) return;
@@ -143,11 +141,11 @@ export async function watchConsul(conf: UpsyncConf, opts: WatchConsulOptions): P
   while (!signal.aborted) {
     const addr = addresses[at]!;
     const where = addr.host.includes(":") ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;
-    const blocking = index > 0n;
+    const blocking = index > 0n && !recovering;
     const started = Date.now();
     let answer: Answer;
     try {
-      const url = consulUrl(conf.scheme ?? "http", addr, conf.path, index, waitMs, kv);
+      const url = consulUrl(conf.scheme ?? "http", addr, conf.path, blocking ? index : 0n, waitMs, kv);
       const res = await registryGet(url, where, {
         headers,
         signal,
@@ -191,13 +189,19 @@ export async function watchConsul(conf: UpsyncConf, opts: WatchConsulOptions): P
       if (++failedInRound < addresses.length) continue;
       failedInRound = 0;
       failedRounds++;
+      // The next round reads without blocking: a registry that is back answers at once (recovery is seen and
+      // logged now, not when a blocking query of up to 10 min ends), and what changed meanwhile applies.
+      recovering = true;
       report(false, answer.error);
+      const failed = answer.error;
+      safely(() => opts.onFailedRound?.(failed));
       await pause(retryDelay(conf.interval, failedRounds, random));
       continue;
     }
 
     failedInRound = 0;
     failedRounds = 0;
+    recovering = false;
     if (snapshot) {
       const s = snapshot;
       safely(() => opts.onSnapshot(s));

@@ -15,7 +15,9 @@ import { parseDump } from "./dump.js";
 import type { Note, Snapshot, SourceState, WatchOptions } from "./types.js";
 
 /** Options of watchFile: the common ones (`current` and `token` are not used), plus two knobs for tests. */
-export interface WatchFileOptions extends Partial<Pick<WatchOptions, "current" | "random" | "token">> {
+export interface WatchFileOptions extends Partial<
+  Pick<WatchOptions, "current" | "random" | "token" | "onFailedRound">
+> {
   signal: AbortSignal;
   onSnapshot(s: Snapshot): void;
   onState(state: SourceState): void;
@@ -84,6 +86,13 @@ export function watchFile(conf: UpsyncConf, opts: WatchFileOptions): Promise<voi
   let lastState: string | null | undefined;
 
   const report = (error: string | null): void => {
+    if (error !== null) {
+      try {
+        opts.onFailedRound?.(error);
+      } catch {
+        // A callback must not stop the watch.
+      }
+    }
     if (lastState !== undefined && error === lastState) return;
     lastState = error;
     try {

@@ -68,6 +68,11 @@ export interface WatchOptions {
   /** A new whole membership (the applier dedupes, refuses empty lists and diffs). */
   onSnapshot(s: Snapshot): void;
   onState(state: SourceState): void;
+  /**
+   * Called after every round in which every registry address failed (also while onState stays quiet); a
+   * strong_dependency start-up counts these as the module's tries.
+   */
+  onFailedRound?(error: string): void;
   /** Servers in service now: a server whose new value is unusable keeps these attributes. */
   current(): readonly ServerSpec[];
   /** Jitter source, [0, 1) (Math.random by default). */

@@ -3,7 +3,7 @@
  * rules (`proxy_next_upstream`), timeouts and error statuses. The upstream exchange itself is in exchange.ts.
  */
 import type { Socket } from "node:net";
-import type { HttpSettings, LocationConf } from "../config/types.js";
+import type { HttpSettings, LocationConf, LocationHandlerConf } from "../config/types.js";
 import { basicChallenge, parseBasicAuthorization } from "../access/basic-auth.js";
 import { authFailureMessage } from "../access/htpasswd.js";
 import { compileTemplate } from "../lib/template.js";
@@ -158,6 +158,10 @@ export class ProxyRequest {
       this.respondReturn(ret.code, ret.text);
       return;
     }
+    if (loc?.handler) {
+      this.respondHandler(loc.handler);
+      return;
+    }
     if (loc?.proxyPass) {
       this.proxying = new Proxying(this, loc, loc.proxyPass);
       this.proxying.start();
@@ -224,6 +228,26 @@ export class ProxyRequest {
     this.finish(false);
   }
 
+  /** Answers a status page location (`upstream_show`, `upsync_status`). */
+  private respondHandler(handler: LocationHandlerConf): void {
+    // HEAD is answered as GET (same Content-Length); respond() leaves the body out.
+    const method = this.ctx.head.method === "HEAD" ? "GET" : this.ctx.head.method;
+    const r = this.svc.handle(handler, { method, args: this.ctx.args });
+    if (r.body === null) {
+      this.respondError(r.status);
+      return;
+    }
+    let type = "text/plain";
+    const extra: string[] = [];
+    for (let i = 0; i + 1 < r.headers.length; i += 2) {
+      const name = r.headers[i]!;
+      const lower = name.toLowerCase();
+      if (lower === "content-type") type = r.headers[i + 1]!;
+      else if (lower !== "content-length") extra.push(name, r.headers[i + 1]!);
+    }
+    this.respond(r.status, Buffer.from(r.body, "utf8"), type, extra);
+  }
+
   /** Answers `return CODE [TEXT]`. */
   private respondReturn(code: number, text: string | null): void {
     if (code === 444) {
@@ -246,11 +270,17 @@ export class ProxyRequest {
   }
 
   /** Sends a response syncgate makes itself, then finishes the request. */
-  respond(status: number, body: string, type: string, extra: string[] = [], keepAliveOk = true): void {
+  respond(
+    status: number,
+    body: string | Buffer,
+    type: string,
+    extra: string[] = [],
+    keepAliveOk = true,
+  ): void {
     if (this.responded) return;
     this.responded = true;
     const keepAlive = keepAliveOk && this.ctx.head.keepAlive && this.body.done && !this.finished;
-    const payload = Buffer.from(body, "latin1");
+    const payload = typeof body === "string" ? Buffer.from(body, "latin1") : body;
     const headers = [
       "Server",
       serverHeader(this.settings?.serverTokens ?? "on"),

@@ -4,7 +4,15 @@
  */
 import { createServer, type Server, type Socket } from "node:net";
 import type { LoadResult } from "../config/adapt.js";
-import type { Config, HttpSettings, LocationConf, LogFormatConf, ServerConf } from "../config/types.js";
+import type {
+  Config,
+  HttpSettings,
+  LocationConf,
+  LocationHandlerConf,
+  LogFormatConf,
+  ServerConf,
+  UpstreamConf,
+} from "../config/types.js";
 import { compileAccessRules } from "../access/ip-rules.js";
 import { HtpasswdStore } from "../access/htpasswd.js";
 import { AccessLogs, type AccessLogWriter } from "../log/access-log.js";
@@ -15,6 +23,10 @@ import { compileLocations, type LocationMatcher } from "../router/locations.js";
 import { errnoText, SyncgateError, type LogLevel } from "../lib/errors.js";
 import { Upstream, implicitServer, resolveServers } from "../upstream/upstream.js";
 import { parseHostPort } from "../config/address.js";
+import { RegistryRunner } from "../discovery/runner.js";
+import { loadDumpAtStart } from "../discovery/sync.js";
+import { renderUpstreamShow, type ShowRequest, type ShowResponse } from "../status/upstream-show.js";
+import { renderUpsyncStatus } from "../status/upsync-status.js";
 import { ClientConnection } from "./client.js";
 import { resolveListenNames } from "./listen-names.js";
 import { type RequestContext, variable } from "./context.js";
@@ -41,6 +53,18 @@ function forEachLocation(locs: LocationConf[], fn: (l: LocationConf) => void): v
   }
 }
 
+/**
+ * The servers an upstream starts with (issue 4 item 4): for a synced upstream, the dump's when it lists any —
+ * read where the config `include`s it, else from `upsync_dump_path` before the first registry request — because
+ * the dump is the registry's last word and already replaced the config's placeholder servers; else the config's.
+ */
+async function startServers(u: UpstreamConf): Promise<UpstreamConf["servers"]> {
+  if (!u.upsync || u.dumpPath === null) return u.servers;
+  const included = u.servers.filter((s) => s.origin.file === u.dumpPath);
+  if (included.length > 0) return included;
+  return (await loadDumpAtStart(u)) ?? u.servers;
+}
+
 /** A running syncgate data plane. */
 export class ProxyServer implements Services {
   readonly upstreams = new Map<string, Upstream>();
@@ -54,6 +78,8 @@ export class ProxyServer implements Services {
   private readonly conns = new Set<ClientConnection>();
   private readonly random: (() => number) | undefined;
   readonly now: () => number;
+  /** Registry sync of the upstreams with `upsync` (none when the config has none). */
+  registry: RegistryRunner | null = null;
 
   private constructor(
     readonly config: Config,
@@ -73,8 +99,13 @@ export class ProxyServer implements Services {
     if (!http) return p;
     const now = p.now();
     for (const u of http.upstreams) {
-      p.upstreams.set(u.name, new Upstream(u, await resolveServers(u.servers), now, p.random));
+      p.upstreams.set(u.name, new Upstream(u, await resolveServers(await startServers(u)), now, p.random));
     }
+    p.registry = await RegistryRunner.create(http.upstreams, p.upstreams, {
+      log: (level, message) => p.errorLog.log(level, message),
+      now: p.now,
+      ...(p.random ? { random: p.random } : {}),
+    });
     const literal = new Map<string, { host: string; port: number }>();
     for (const s of http.servers) {
       p.matchers.set(s, compileLocations(s));
@@ -115,6 +146,23 @@ export class ProxyServer implements Services {
       this.now(),
       this.random,
     );
+  }
+
+  /** Starts registry sync; with strong_dependency=on, resolves once the first sync succeeded (else rejects). */
+  async startSync(): Promise<void> {
+    if (!this.registry || this.registry.size === 0) return;
+    this.registry.start();
+    await this.registry.waitStrong();
+  }
+
+  /** Answers a location's status handler (`upstream_show`, `upsync_status`). */
+  handle(handler: LocationHandlerConf, req: ShowRequest): ShowResponse {
+    if (handler.kind === "upsync_status") return renderUpsyncStatus(this.registry?.status() ?? [], req);
+    const list = [...this.upstreams.values()].map((u) => ({
+      name: u.conf.name,
+      servers: this.registry?.servers(u.conf.name)?.servers() ?? u.group.all().map((peer) => peer.spec),
+    }));
+    return renderUpstreamShow(list, req);
   }
 
   upstreamFor(authority: string): Upstream | null {
@@ -250,6 +298,7 @@ export class ProxyServer implements Services {
     this.servers.length = 0;
     for (const c of this.conns) c.shutdown();
     await closed;
+    await this.registry?.stop();
     for (const u of this.upstreams.values()) u.close();
     await this.accessLogs.close();
     await this.errorLog.close();

@@ -1,5 +1,6 @@
 /** What a request needs from the running proxy: routing tables, upstreams, logs, auth. */
-import type { Config, HttpSettings, ServerConf } from "../config/types.js";
+import type { Config, HttpSettings, LocationHandlerConf, ServerConf } from "../config/types.js";
+import type { ShowRequest, ShowResponse } from "../status/upstream-show.js";
 import type { HtpasswdStore } from "../access/htpasswd.js";
 import type { ErrorLog } from "../log/error-log.js";
 import type { Upstream } from "../upstream/upstream.js";
@@ -24,6 +25,8 @@ export interface Services {
   logAccess(ctx: RequestContext): void;
   /** Logs an error about a request with nginx's context suffix (client, server, request, upstream, host). */
   logRequestError(level: LogLevel, ctx: RequestContext, message: string, upstream?: string): void;
+  /** Answers a location's status handler. */
+  handle(handler: LocationHandlerConf, req: ShowRequest): ShowResponse;
   /** Random source for balancers (injectable). */
   now(): number;
 }

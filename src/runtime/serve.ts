@@ -5,50 +5,29 @@
  */
 import { unlinkSync, writeFileSync } from "node:fs";
 import type { LoadResult } from "../config/adapt.js";
-import { configError, errnoText, SyncgateError } from "../lib/errors.js";
-import type { Config, LocationConf } from "../config/types.js";
+import { errnoText, SyncgateError } from "../lib/errors.js";
 import { logLine, type Out, printError } from "../cli/output.js";
 import { ProxyServer } from "../proxy/server.js";
 
-/**
- * Parts of the configuration this version reads but cannot run yet. Serving without them would look like
- * working while the registry is ignored, so start-up refuses them with file:line.
- */
-function notYetRunnable(config: Config): SyncgateError | null {
-  for (const u of config.http?.upstreams ?? []) {
-    if (u.upsync) {
-      return configError(
-        `"upsync" is accepted by -t but registry sync does not run in this version of syncgate; list the servers with "server" lines`,
-        u.upsync.origin,
-      );
-    }
-  }
-  const visit = (locs: LocationConf[]): LocationConf | null => {
-    for (const l of locs) {
-      if (l.handler) return l;
-      const inner = visit(l.locations);
-      if (inner) return inner;
-    }
-    return null;
-  };
-  for (const s of config.http?.servers ?? []) {
-    const l = visit(s.locations);
-    if (l?.handler) {
-      return configError(`"${l.handler.kind}" does not run in this version of syncgate yet`, l.origin);
-    }
-  }
-  return null;
-}
-
 /** Starts serving `loaded`; resolves with the exit status once stopped by a signal. */
 export async function serve(loaded: LoadResult, out: Out): Promise<number> {
-  const refused = notYetRunnable(loaded.config);
-  if (refused) return printError(out, refused);
   let proxy: ProxyServer;
   try {
     proxy = await ProxyServer.create(loaded);
+  } catch (err) {
+    return printError(
+      out,
+      err instanceof SyncgateError
+        ? err
+        : new SyncgateError("SG_ERR_IO", String((err as Error).message ?? err)),
+    );
+  }
+  try {
+    // Registry sync starts before the listeners (strong_dependency=on waits here for the first sync).
+    await proxy.startSync();
     await proxy.listen();
   } catch (err) {
+    await proxy.close();
     return printError(
       out,
       err instanceof SyncgateError

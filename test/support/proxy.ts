@@ -17,7 +17,7 @@ export interface TestProxy {
 
 /**
  * Loads `conf` (the http block's content) with `error_log ERRLOG debug` and `access_log ACCESS main`
- * prepended, builds the proxy and binds it. The proxy is closed after the test.
+ * prepended, builds the proxy, starts its registry sync and binds it. The proxy is closed after the test.
  */
 export async function startProxy(
   t: TestContext,
@@ -36,7 +36,9 @@ export async function startProxy(
   writeFileSync(file, text);
   const loaded = loadConfig(file, { env: testEnv() });
   const proxy = await ProxyServer.create(loaded, opts);
-  await proxy.listen();
   t.after(() => proxy.close());
+  // As serve(): registry sync first (strong_dependency waits there), then the listeners.
+  await proxy.startSync();
+  await proxy.listen();
   return { proxy, dir, errorLogPath, accessLogPath };
 }

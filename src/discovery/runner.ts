@@ -1,0 +1,199 @@
+/**
+ * Registry sync at run time (issue 4): one UpstreamSync and one watch loop per upstream with `upsync`, started
+ * after the dump was loaded and before (strong_dependency) or while the listeners accept traffic. Sources only
+ * report; this file turns their reports into the error log's lines (once per change of state) and the sync state
+ * `upsync_status` shows. Stopping aborts every loop and waits for pending dump writes.
+ */
+import { readFile } from "node:fs/promises";
+import type { UpstreamConf, UpsyncConf } from "../config/types.js";
+import { configError, errnoText, type LogLevel, SyncgateError } from "../lib/errors.js";
+import type { Upstream } from "../upstream/upstream.js";
+import { describeSource, type SyncStatus, UpstreamSync } from "./sync.js";
+import type { SourceState } from "./types.js";
+import { WATCHES } from "./watches.js";
+
+/** Failed rounds (every address tried) after which a strong_dependency start-up gives up, as the module's 3 tries. */
+const STRONG_TRIES = 3;
+/** A strong_dependency start-up never waits longer than this for its first sync, whatever upsync_timeout says. */
+const STRONG_WAIT_MAX = 30_000;
+
+/** What the runner needs from the proxy. */
+export interface RunnerOptions {
+  log: (level: LogLevel, message: string) => void;
+  now: () => number;
+  random?: () => number;
+}
+
+interface Synced {
+  conf: UpstreamConf;
+  upsync: UpsyncConf;
+  sync: UpstreamSync;
+  source: string;
+  token: string | null;
+  /** Resolves on the first snapshot that leaves the upstream with registry servers (applied or unchanged). */
+  first: Promise<void>;
+  firstDone: () => void;
+  /** Failed rounds seen before the first success (strong_dependency counts them). */
+  failures: number;
+  lastError: string | null;
+  onFailure: (() => void) | null;
+}
+
+/** Reads `upsync_token_file` (trimmed); an unreadable or empty file is a start-up error naming the `upsync` line. */
+async function readToken(u: UpsyncConf): Promise<string | null> {
+  if (u.tokenFile === null) return null;
+  let text: string;
+  try {
+    text = await readFile(u.tokenFile, "utf8");
+  } catch (err) {
+    throw configError(`upsync_token_file: open() "${u.tokenFile}" failed ${errnoText(err)}`, u.origin);
+  }
+  const token = text.trim();
+  if (token === "") throw configError(`upsync_token_file: "${u.tokenFile}" is empty`, u.origin);
+  return token;
+}
+
+/** Every synced upstream of one running configuration. */
+export class RegistryRunner {
+  readonly #opts: RunnerOptions;
+  readonly #synced: Synced[] = [];
+  readonly #ac = new AbortController();
+  readonly #loops: Promise<void>[] = [];
+
+  private constructor(opts: RunnerOptions) {
+    this.#opts = opts;
+  }
+
+  /**
+   * Prepares the sync of every upstream with `upsync` (their Upstream objects must hold the config's or the dump's
+   * servers already); reads token files, so a missing one fails start-up. Nothing is requested yet.
+   */
+  static async create(
+    confs: readonly UpstreamConf[],
+    upstreams: ReadonlyMap<string, Upstream>,
+    opts: RunnerOptions,
+  ): Promise<RegistryRunner> {
+    const r = new RegistryRunner(opts);
+    for (const conf of confs) {
+      const upstream = upstreams.get(conf.name);
+      if (!conf.upsync || !upstream) continue;
+      const token = await readToken(conf.upsync);
+      let firstDone = (): void => undefined;
+      const first = new Promise<void>((resolve) => (firstDone = resolve));
+      r.#synced.push({
+        conf,
+        upsync: conf.upsync,
+        sync: new UpstreamSync(upstream, conf, { log: opts.log, now: opts.now }),
+        source: describeSource(conf.upsync),
+        token,
+        first,
+        firstDone,
+        failures: 0,
+        lastError: null,
+        onFailure: null,
+      });
+    }
+    return r;
+  }
+
+  /** Whether any upstream is synced. */
+  get size(): number {
+    return this.#synced.length;
+  }
+
+  /** Starts every watch loop. */
+  start(): void {
+    for (const s of this.#synced) this.#loops.push(this.#run(s));
+  }
+
+  /**
+   * strong_dependency=on (issue 4 item 4): resolves once each such upstream had a successful first sync; rejects
+   * with a SyncgateError naming the upstream and the last error after 3 failed rounds (or 30 s).
+   */
+  async waitStrong(): Promise<void> {
+    await Promise.all(
+      this.#synced
+        .filter((s) => s.upsync.strongDependency)
+        .map(
+          (s) =>
+            new Promise<void>((resolve, reject) => {
+              const fail = (why: string): void =>
+                reject(
+                  new SyncgateError(
+                    "SG_ERR_CONFIG",
+                    `upsync: upstream "${s.conf.name}" has strong_dependency=on and its first sync from ` +
+                      `${s.source} failed: ${why}`,
+                  ),
+                );
+              const bound = Math.min(STRONG_WAIT_MAX, STRONG_TRIES * (s.upsync.timeout + s.upsync.interval));
+              const timer = setTimeout(() => fail(s.lastError ?? `no answer within ${bound} ms`), bound);
+              s.onFailure = () => {
+                if (s.failures < STRONG_TRIES) return;
+                clearTimeout(timer);
+                fail(s.lastError ?? "unknown error");
+              };
+              void s.first.then(() => {
+                clearTimeout(timer);
+                resolve();
+              });
+            }),
+        ),
+    );
+  }
+
+  /** Servers of a synced upstream in registry order, or null when `name` is not synced. */
+  servers(name: string): UpstreamSync | null {
+    return this.#synced.find((s) => s.conf.name === name)?.sync ?? null;
+  }
+
+  /** Sync state of every synced upstream, in declaration order. */
+  status(): SyncStatus[] {
+    return this.#synced.map((s) => s.sync.status());
+  }
+
+  /** Stops every loop and waits for them and for pending dump writes. */
+  async stop(): Promise<void> {
+    this.#ac.abort();
+    await Promise.all(this.#loops);
+    await Promise.all(this.#synced.map((s) => s.sync.flush()));
+  }
+
+  #run(s: Synced): Promise<void> {
+    const name = s.conf.name;
+    const log = this.#opts.log;
+    let failing = false;
+    const onState = (state: SourceState): void => {
+      if (!state.ok) {
+        const error = state.error ?? "unknown error";
+        s.lastError = error;
+        s.sync.noteError(error);
+        const n = s.sync.servers().length;
+        log(
+          "error",
+          `upsync: upstream "${name}": ${error}; ${n === 1 ? "its server keeps" : `its ${n} servers keep`} ` +
+            `serving, retrying`,
+        );
+        failing = true;
+      } else if (failing) {
+        failing = false;
+        log("notice", `upsync: upstream "${name}": ${s.source} answers again`);
+      }
+    };
+    return WATCHES[s.upsync.type](s.upsync, {
+      signal: this.#ac.signal,
+      onSnapshot: (snap) => {
+        const result = s.sync.apply(snap, s.source);
+        if (result !== "refused") s.firstDone();
+      },
+      onState,
+      onFailedRound: (error) => {
+        s.lastError = error;
+        s.failures++;
+        s.onFailure?.();
+      },
+      current: () => s.sync.servers(),
+      token: s.token,
+      ...(this.#opts.random ? { random: this.#opts.random } : {}),
+    });
+  }
+}
