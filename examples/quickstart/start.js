@@ -1,4 +1,5 @@
-// `npm start`: two demo backends and syncgate in front of them, all on 127.0.0.1. Ctrl-C stops everything.
+// `npm start`: three demo backends and syncgate in front of two of them (servers/demo.conf lists them), all on
+// 127.0.0.1. Ctrl-C stops everything.
 import { spawn } from "node:child_process";
 import { createServer } from "node:http";
 import { fileURLToPath } from "node:url";
@@ -21,7 +22,11 @@ function backend(name, port) {
 
 let backends = [];
 try {
-  backends = [await backend("backend-1", 8081), await backend("backend-2", 8082)];
+  backends = [
+    await backend("backend-1", 8081),
+    await backend("backend-2", 8082),
+    await backend("backend-3", 8083),
+  ];
 } catch (err) {
   console.error(String(err.message));
   process.exit(1);
@@ -47,9 +52,13 @@ setTimeout(() => {
   console.log(`
 syncgate is running on http://127.0.0.1:8080/ in front of two demo backends (127.0.0.1:8081, 127.0.0.1:8082).
 
-  curl http://127.0.0.1:8080/            # answers alternate between backend-1 and backend-2
-  curl http://127.0.0.1:8080/healthz     # answered by syncgate itself
+  curl http://127.0.0.1:8080/                # answers alternate between backend-1 and backend-2
+  curl http://127.0.0.1:8080/upstream_show   # the members of upstream "demo"
+  curl http://127.0.0.1:8080/upsync_status   # where they came from, as JSON
   tail -f examples/quickstart/logs/access.log
+
+Add backend-3 (127.0.0.1:8083) or mark a server down by editing examples/quickstart/servers/demo.conf:
+syncgate follows within a second, without a reload.
 
 Configuration: examples/quickstart/syncgate.conf  (check it with: ./bin/syncgate -t -c examples/quickstart/syncgate.conf)
 Press Ctrl-C to stop.

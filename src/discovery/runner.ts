@@ -107,10 +107,32 @@ export class RegistryRunner {
   }
 
   /**
-   * strong_dependency=on (issue 4 item 4): resolves once each such upstream had a successful first sync; rejects
-   * with a SyncgateError naming the upstream and the last error after 3 failed rounds (or 30 s).
+   * What start-up waits for before the listeners accept. strong_dependency=on (issue 4 item 4): each such upstream's
+   * first successful sync; rejects with a SyncgateError naming the upstream and the last error after 3 failed
+   * rounds (or 30 s). A watched file (`upsync_type=file`) is local: its first read (or failure) is awaited too,
+   * for at most a second, so the first requests do not meet the config's placeholder servers.
    */
-  async waitStrong(): Promise<void> {
+  async ready(): Promise<void> {
+    const files = this.#synced
+      .filter((s) => s.upsync.type === "file" && !s.upsync.strongDependency)
+      .map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, 1000);
+            s.onFailure = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+            void s.first.then(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
+      );
+    await Promise.all([...files, this.#waitStrong()]);
+  }
+
+  async #waitStrong(): Promise<void> {
     await Promise.all(
       this.#synced
         .filter((s) => s.upsync.strongDependency)

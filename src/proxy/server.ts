@@ -148,11 +148,14 @@ export class ProxyServer implements Services {
     );
   }
 
-  /** Starts registry sync; with strong_dependency=on, resolves once the first sync succeeded (else rejects). */
+  /**
+   * Starts registry sync; resolves when the listeners may open (strong_dependency=on: after the first successful
+   * sync, else it rejects; watched files: after their first read).
+   */
   async startSync(): Promise<void> {
     if (!this.registry || this.registry.size === 0) return;
     this.registry.start();
-    await this.registry.waitStrong();
+    await this.registry.ready();
   }
 
   /** Answers a location's status handler (`upstream_show`, `upsync_status`). */

@@ -1,4 +1,7 @@
-/** `npm start`: the quick start runs syncgate in front of two demo backends and stops cleanly on Ctrl-C. */
+/**
+ * `npm start`: the quick start runs syncgate in front of two demo backends listed in a watched file, and stops
+ * cleanly on Ctrl-C.
+ */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -22,6 +25,13 @@ test("the quick start serves both demo backends through syncgate, then stops on 
     "Hello from backend-2",
   ]);
   assert.equal((await send(8080, "/healthz")).body, "ok\n");
+  // The members come from the watched servers/demo.conf (upsync_type=file), in its order.
+  assert.equal(
+    (await send(8080, "/upstream_show?demo")).body,
+    "Upstream name: demo; Backend server count: 2\n" +
+      "        server 127.0.0.1:8081 weight=1 max_fails=2 fail_timeout=3s;\n" +
+      "        server 127.0.0.1:8082 weight=1 max_fails=2 fail_timeout=3s;\n",
+  );
   const exited = once(child, "exit");
   child.kill("SIGINT");
   const [code] = (await exited) as [number | null];
