@@ -80,7 +80,7 @@ function handlerDirective(kind: LocationHandlerConf["kind"], text: string) {
     doc: {
       syntax: `${kind};`,
       default: "—",
-      text: `**This version: checked by \`-t\`, refused at start-up.** ${text}`,
+      text,
     },
     handle(d: Directive, scope: Scope) {
       const l = scope.location!;
@@ -136,16 +136,15 @@ export const upsync: ConfigModule = {
           "upsync [http://|https://]HOST[:PORT][,HOST[:PORT]...]/PATH upsync_type=consul|consul_services|consul_health|etcd|etcd3 [upsync_interval=TIME] [upsync_timeout=TIME] [strong_dependency=on|off] [upsync_token_file=PATH];  upsync FILE upsync_type=file [...];",
         default: "upsync_interval=5s upsync_timeout=6m strong_dependency=off (upsync_type is required)",
         text:
-          "**This version: checked by `-t`, refused at start-up until the sync loop lands.** " +
           "Keeps the upstream's servers in step with a registry, without reloads: Consul KV (`consul`: one key `IP:PORT` " +
           "per server under PATH, JSON values), the Consul catalog (`consul_services`) or health API (`consul_health`: a " +
           "server whose checks do not all pass is down), etcd's v2 keys API (`etcd`, PATH `/v2/keys/...`) or v3 API " +
           "(`etcd3`, PATH is the key prefix as written), or a watched file in dump format (`file`, relative to the " +
           "prefix). Several registry addresses are tried in turn; the port defaults to 80, 443 with `https://`. " +
           "`upsync_interval` paces plain polls and retries, `upsync_timeout` bounds one request (a bare number is " +
-          "seconds; 0 keeps the default), `strong_dependency=on` makes start-up wait for a first sync. " +
+          "seconds; 0 keeps the default), `strong_dependency=on` makes start-up wait for a first sync (and fail after 3 failed tries). " +
           "`upsync_token_file` holds a Consul ACL token or etcd `user:password`, read when syncing and never logged. " +
-          "The upstream may list no servers of its own.",
+          "The upstream may list no servers of its own. See [Registry sync](#registry-sync) for how updates apply.",
       },
       handle(d, scope, st) {
         const u = upstreamOf(scope);
@@ -207,12 +206,13 @@ export const upsync: ConfigModule = {
     handlerDirective(
       "upstream_show",
       "Answers GET and HEAD with the servers of every upstream in nginx-upsync-module's text format, or of one " +
-        "(`/upstream_show?NAME`).",
+        "(`/upstream_show?NAME`), in registry order. Protect it with `allow`/`deny` like any status page.",
     ),
     handlerDirective(
       "upsync_status",
       "Answers with the sync state of every synced upstream as JSON: source, last index, last success, last " +
-        "error, dump file and age, refused updates, and where each server came from.",
+        "error, dump file and age, refused updates, and where each server came from (`config`, `dump`, " +
+        "`registry`); `/upsync_status?NAME` for one upstream.",
     ),
   ],
 };
