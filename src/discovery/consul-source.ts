@@ -38,8 +38,9 @@ export function formatWait(ms: number): string {
 
 /**
  * The URL of one query: the `upsync` path with its own query kept (minus any `recurse`, `index` or `wait`, which
- * are ours), then `recurse` (KV only: the catalog and health endpoints list a service, not a folder), and `index` + `wait` when blocking (index > 0). The module appended `?recurse` even
- * after an existing `?` (spec §2.1); this builds the query string properly (issue 4 item 2).
+ * are ours), then `recurse` (KV only: the catalog and health endpoints list a service, not a folder), and
+ * `index` + `wait` when blocking (index > 0). The module appended `?recurse` even after an existing `?` (spec
+ * §2.1); this builds the query string properly (issue 4 item 2).
  */
 export function consulUrl(
   scheme: string,
