@@ -13,6 +13,7 @@ import { ProxyServer } from "../../src/proxy/server.js";
 import { type Backend, startBackend } from "../support/backend.js";
 import { send } from "../support/client.js";
 import { type ConsulDouble, startConsulDouble } from "../support/consul-double.js";
+import { probePort, startSyncgate } from "../support/daemon.js";
 import { testEnv } from "../support/env.js";
 import { errorLines, logLines } from "../support/logs.js";
 import { freePort } from "../support/ports.js";
@@ -302,4 +303,67 @@ test("upstream_show lists every upstream in declaration order; upsync_status tel
     doc.upstreams.con_server!.servers.map((s) => [s.server, s.origin, s.down]),
     [[a.addr, "registry", true]],
   );
+});
+
+test("upsync_token_file: the ACL token is sent and never logged; a missing token file fails start-up with file:line", async (t) => {
+  const secret = "b1gs3cr3t-0000-1111";
+  const c = await startConsulDouble({ token: secret });
+  t.after(() => c.stop());
+  const a = await startBackend(t, "a");
+  c.put(`upstreams/u/${a.addr}`, value);
+  const port = await freePort();
+  const dir = tempDir(t, { "consul.token": `${secret}\n` });
+  const http = (tokenFile: string): string => `
+    upstream u {
+      upsync ${c.address}/v1/kv/upstreams/u/ upsync_type=consul upsync_interval=50ms upsync_token_file=${tokenFile};
+      upsync_dump_path ${join(dir, "u.conf")};
+    }
+    server { listen 127.0.0.1:${port}; location / { proxy_pass http://u; } }`;
+  const p = await startProxy(t, http(join(dir, "consul.token")));
+  await eventually("a serves", async () => (await answers(port, 1))[0] === "a");
+  await c.stop();
+  await eventually("failure logged", () =>
+    errorLines(p.errorLogPath).some((l) => l.includes("keeps serving")),
+  );
+  assert.ok(!readFileSync(p.errorLogPath, "utf8").includes(secret), "the token is not in the error log");
+
+  const dir2 = tempDir(t);
+  const file = join(dir2, "syncgate.conf");
+  writeFileSync(file, `events {}\nhttp {\naccess_log off;\n${http(join(dir2, "missing.token"))}\n}\n`);
+  await assert.rejects(ProxyServer.create(loadConfig(file, { env: testEnv() })), (err: Error) => {
+    assert.match(
+      err.message,
+      new RegExp(
+        `upsync_token_file: open\\(\\) ".*missing\\.token" failed \\(2: No such file or directory\\) in ${file.replace(/[.]/g, "\\.")}:6`,
+      ),
+    );
+    return true;
+  });
+});
+
+test("strong_dependency=on with the registry down: the process exits with status 1 and says why", async (t) => {
+  const closed = await freePort();
+  const port = await freePort();
+  const dir = tempDir(t, {
+    "syncgate.conf": `pid syncgate.pid;\nerror_log error.log;\nevents {}\nhttp {\naccess_log off;
+  upstream u {
+    server 127.0.0.1:11111;
+    upsync 127.0.0.1:${closed}/v1/kv/upstreams/u/ upsync_type=consul upsync_interval=20ms strong_dependency=on;
+    upsync_dump_path u.conf;
+  }
+  server { listen 127.0.0.1:${port}; location / { proxy_pass http://u; } }
+}
+`,
+  });
+  const d = startSyncgate(t, ["-c", "syncgate.conf"], dir);
+  const exit = await d.exited;
+  assert.equal(exit.status, 1, d.stderr());
+  assert.match(
+    d.stderr(),
+    new RegExp(
+      `upstream "u" has strong_dependency=on and its first sync from consul 127\\.0\\.0\\.1:${closed}/v1/kv/upstreams/u/ failed: cannot connect to upsync_server 127\\.0\\.0\\.1:${closed} \\(ECONNREFUSED\\)`,
+    ),
+  );
+  assert.equal(await probePort(port), "ECONNREFUSED");
+  assert.equal(existsSync(join(dir, "syncgate.pid")), false);
 });
