@@ -238,18 +238,3 @@ test("user is checked against the system's accounts when running as root", async
   }
   assert.equal(readFileSync(join(dir, "ok.conf"), "utf8").startsWith("user root;"), true);
 });
-
-test("registry sync is accepted by -t but refused at start-up until it runs, naming file:line", async (t) => {
-  const conf =
-    "events {}\nhttp {\n  upstream u {\n    upsync 127.0.0.1:8500/v1/kv/upstreams/u/ upsync_type=consul;\n  }\n" +
-    "  server { listen 127.0.0.1:1; location / { proxy_pass http://u; } }\n}\n";
-  const dir = tempDir(t, { "s.conf": conf, "logs/.keep": "" });
-  const tested = await runSyncgate(["-t", "-c", "s.conf"], dir);
-  assert.equal(tested.status, 0, tested.stderr);
-  const run = await runSyncgate(["-c", "s.conf"], dir);
-  assert.equal(run.status, 1);
-  assert.equal(
-    run.stderr,
-    `syncgate: [emerg] "upsync" is accepted by -t but registry sync does not run in this version of syncgate; list the servers with "server" lines in ${join(dir, "s.conf")}:4\n`,
-  );
-});
