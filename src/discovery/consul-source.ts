@@ -24,11 +24,16 @@ const MAX_WAIT = 10 * 60_000;
 const MAX_BACKOFF = 30_000;
 
 /**
- * The `wait` of a blocking query: min(10 min, upsync_timeout × 15/16 − 1 s), at least 1 s. Consul may add up to
- * wait/16 of jitter, so the answer still comes before `upsync_timeout` (for timeouts above ~2.1 s).
+ * The `wait` of a blocking query: min(10 min, upsync_timeout × 15/16 − 1 s). Consul may add up to wait/16 of
+ * jitter, so the answer still comes before `upsync_timeout`. Short timeouts: 1 s while that still ends in time
+ * (timeouts from 1.2 s), else three quarters of the timeout (at least 100 ms) — a wait that outlasts the
+ * timeout would make every blocking query fail.
  */
 export function consulWait(timeoutMs: number): number {
-  return Math.max(1000, Math.min(MAX_WAIT, Math.floor((timeoutMs * 15) / 16) - 1000));
+  const wait = Math.floor((timeoutMs * 15) / 16) - 1000;
+  if (wait >= 1000) return Math.min(MAX_WAIT, wait);
+  if (timeoutMs >= 1200) return 1000;
+  return Math.max(100, Math.floor((timeoutMs * 3) / 4));
 }
 
 /** `wait` as Consul parses it (a Go duration): whole seconds as `10s`, else `875ms`. */
@@ -129,6 +134,7 @@ export async function watchConsul(conf: UpsyncConf, opts: WatchConsulOptions): P
   let recovering = false;
   let reported: boolean | null = null;
   const report = (ok: boolean, error: string | null): void => {
+    if (ok) safely(() => opts.onAnswer?.());
     if (reported === ok) return;
     reported = ok;
     const state: SourceState = { ok, error, index: indexText };
@@ -211,6 +217,6 @@ export async function watchConsul(conf: UpsyncConf, opts: WatchConsulOptions): P
     }
     report(true, null);
     // Unchanged index: a used-up wait re-polls at once; an early return (idempotent write, ...) pauses.
-    if (blocking && Date.now() - started < waitMs) await pause(conf.interval);
+    if (blocking && Date.now() - started < waitMs) await pause(retryDelay(conf.interval, 0, random));
   }
 }

@@ -122,6 +122,7 @@ export async function watchEtcd2(conf: UpsyncConf, opts: WatchEtcd2Options): Pro
   let failedRounds = 0;
   let reported: boolean | null = null;
   const report = (ok: boolean, error: string | null): void => {
+    if (ok) safely(() => opts.onAnswer?.());
     if (reported === ok) return;
     reported = ok;
     const state: SourceState = { ok, error, index: indexText };

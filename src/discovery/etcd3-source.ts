@@ -148,6 +148,7 @@ export async function watchEtcd3(conf: UpsyncConf, opts: WatchEtcd3Options): Pro
   let at = 0;
   let reported: boolean | null = null;
   const report = (ok: boolean, error: string | null): void => {
+    if (ok) safely(() => opts.onAnswer?.());
     if (reported === ok) return;
     reported = ok;
     const state: SourceState = { ok, error, index: indexText };
@@ -269,7 +270,11 @@ export async function watchEtcd3(conf: UpsyncConf, opts: WatchEtcd3Options): Pro
         if ("error" in got) throw new AttemptError(got.error);
         if ("compacted" in got) return;
         if ("created" in got) succeeded();
-        if (!("events" in got)) continue;
+        if (!("events" in got)) {
+          // A progress notification: the registry is alive and the watch current.
+          safely(() => opts.onAnswer?.());
+          continue;
+        }
         for (const e of got.events) {
           if (e.del) kvs.delete(e.kv.key as string);
           else kvs.set(e.kv.key as string, e.kv);

@@ -16,7 +16,7 @@ import type { Note, Snapshot, SourceState, WatchOptions } from "./types.js";
 
 /** Options of watchFile: the common ones (`current` and `token` are not used), plus two knobs for tests. */
 export interface WatchFileOptions extends Partial<
-  Pick<WatchOptions, "current" | "random" | "token" | "onFailedRound">
+  Pick<WatchOptions, "current" | "random" | "token" | "onFailedRound" | "onAnswer">
 > {
   signal: AbortSignal;
   onSnapshot(s: Snapshot): void;
@@ -86,6 +86,13 @@ export function watchFile(conf: UpsyncConf, opts: WatchFileOptions): Promise<voi
   let lastState: string | null | undefined;
 
   const report = (error: string | null): void => {
+    if (error === null) {
+      try {
+        opts.onAnswer?.();
+      } catch {
+        // A callback must not stop the watch.
+      }
+    }
     if (error !== null) {
       try {
         opts.onFailedRound?.(error);

@@ -11,6 +11,9 @@ import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { UpsyncAddress } from "../config/types.js";
 
+/** Idle time before TCP keep-alive probes on a registry connection. */
+const KEEPALIVE_PROBE_MS = 30_000;
+
 /** Registry bodies are read whole up to this size (issue 4 item 2). */
 export const MAX_REGISTRY_BODY = 16 * 1024 * 1024;
 
@@ -194,6 +197,8 @@ function viaHttp(call: Call): Promise<RegistryResponse> {
       settle(reasonOf(signal, new RegistryError(`request to ${where} aborted`, "aborted")));
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
     const req = send(url, { method: line.method, headers, agent: false });
+    // A long poll idles for minutes: TCP keep-alive finds a connection a NAT or firewall dropped silently.
+    req.on("socket", (sock) => sock.setKeepAlive(true, KEEPALIVE_PROBE_MS));
     req.once("socket", (s) => s.once("connect", () => (got.connected = true)));
     req.on("error", (err) => settle(failure(err, where, got.connected)));
     req.on("response", (res: IncomingMessage) => {
@@ -337,6 +342,8 @@ export function registryStream(
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
     const headers = { ...opts.headers, "Content-Type": "application/json" };
     const req = send(url, { method: "POST", headers, agent: false });
+    // A long poll idles for minutes: TCP keep-alive finds a connection a NAT or firewall dropped silently.
+    req.on("socket", (sock) => sock.setKeepAlive(true, KEEPALIVE_PROBE_MS));
     req.once("socket", (s) => s.once("connect", () => (got.connected = true)));
     req.on("error", (err) => fail(failure(err, where, got.connected)));
     req.on("response", (res: IncomingMessage) => {

@@ -4,6 +4,7 @@
  * report; this file turns their reports into the error log's lines (once per change of state) and the sync state
  * `upsync_status` shows. Stopping aborts every loop and waits for pending dump writes.
  */
+import { setMaxListeners } from "node:events";
 import { readFile } from "node:fs/promises";
 import type { UpstreamConf, UpsyncConf } from "../config/types.js";
 import { configError, errnoText, type LogLevel, SyncgateError } from "../lib/errors.js";
@@ -103,6 +104,8 @@ export class RegistryRunner {
 
   /** Starts every watch loop. */
   start(): void {
+    // Every loop's requests and pauses listen on this one signal: many upstreams are not a leak.
+    setMaxListeners(0, this.#ac.signal);
     for (const s of this.#synced) this.#loops.push(this.#run(s));
   }
 
@@ -149,6 +152,8 @@ export class RegistryRunner {
                 );
               const bound = Math.min(STRONG_WAIT_MAX, STRONG_TRIES * (s.upsync.timeout + s.upsync.interval));
               const timer = setTimeout(() => fail(s.lastError ?? `no answer within ${bound} ms`), bound);
+              // Another upstream may fail start-up first: this timer must not keep the process alive then.
+              timer.unref();
               s.onFailure = () => {
                 if (s.failures < STRONG_TRIES) return;
                 clearTimeout(timer);
@@ -201,18 +206,30 @@ export class RegistryRunner {
         log("notice", `upsync: upstream "${name}": ${s.source} answers again`);
       }
     };
+    /** A failed try; `final`: an answer that asking again would not change (strong_dependency stops at once). */
+    const failedRound = (error: string, final = false): void => {
+      s.lastError = error;
+      s.failures = final ? Math.max(s.failures + 1, STRONG_TRIES) : s.failures + 1;
+      s.sync.noteError(error);
+      s.onFailure?.();
+    };
     return WATCHES[s.upsync.type](s.upsync, {
       signal: this.#ac.signal,
       onSnapshot: (snap) => {
-        const result = s.sync.apply(snap, s.source);
+        let result;
+        try {
+          result = s.sync.apply(snap, s.source);
+        } catch (err) {
+          log("alert", `upsync: upstream "${name}": applying index ${snap.index} failed: ${String(err)}`);
+          return;
+        }
         if (result !== "refused") s.firstDone();
+        // An answer that lists no usable server ends a strong_dependency start-up, as the module's 404 did.
+        else failedRound(`index ${snap.index || "(none)"} lists no usable server`, true);
       },
       onState,
-      onFailedRound: (error) => {
-        s.lastError = error;
-        s.failures++;
-        s.onFailure?.();
-      },
+      onFailedRound: failedRound,
+      onAnswer: () => s.sync.heard(),
       current: () => s.sync.servers(),
       token: s.token,
       ...(this.#opts.random ? { random: this.#opts.random } : {}),

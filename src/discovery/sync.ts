@@ -60,7 +60,15 @@ export function describeSource(u: UpsyncConf): string {
     a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`,
   );
   const scheme = u.scheme === "https" ? "https://" : "";
-  return `${u.type} ${scheme}${hosts.join(",")}${u.path}`;
+  return `${u.type} ${scheme}${hosts.join(",")}${hideToken(u.path)}`;
+}
+
+/**
+ * The path with the value of a `token` query parameter hidden: `?token=SECRET` is the module's way to pass a
+ * Consul ACL token (upsync_token_file is syncgate's), and the source is logged, dumped and served.
+ */
+function hideToken(path: string): string {
+  return path.replace(/([?&]token=)[^&]*/gi, "$1(hidden)");
 }
 
 /** Everything a ServerSpec says except where it was written: a difference here is a change to apply and dump. */
@@ -173,11 +181,20 @@ export class UpstreamSync {
       `upsync: upstream "${name}" applied index ${s.index || "(none)"} from ${source}: ${servers.length} ` +
         `servers, ${added} added, ${before.size} removed, ${changed} changed`,
     );
-    if (this.#conf.dumpPath !== null) {
-      const text = formatDump(name, servers, { source, index: s.index, time: now });
-      this.#scheduleDump({ text, count: servers.length });
-    }
+    if (this.#conf.dumpPath !== null)
+      this.#scheduleDump({ text: this.#dumpText(s.index), count: servers.length });
     return "applied";
+  }
+
+  /**
+   * The registry answered (changed or not): `last_sync` moves, and a dump whose last write failed is written
+   * again, so a full disk or a permission fixed later does not leave a stale dump until the next change.
+   */
+  heard(): void {
+    this.#lastSync = this.#opts.now();
+    if (this.#dumpError !== null && this.#dumpRunning === null && this.#conf.dumpPath !== null) {
+      this.#scheduleDump({ text: this.#dumpText(this.#lastIndex ?? ""), count: this.#servers.length });
+    }
   }
 
   /** Records a source failure (registry down, bad answer) for upsync_status; the source logs it. */
@@ -218,6 +235,9 @@ export class UpstreamSync {
     const notes: Note[] = [...s.skipped];
     const seen = new Set<string>();
     const out: ServerSpec[] = [];
+    const m = this.#conf.balancer.method;
+    // nginx refuses `backup` with these balancers (and so would the next start, reading the dump): ignore it.
+    const noBackup = m === "ip_hash" || m === "hash" || m === "random";
     for (const x of s.servers) {
       // Translators refuse both already (spec §2.3, §6.2); kept here so no source can slip one through.
       if (isIP(x.host) === 0)
@@ -225,14 +245,31 @@ export class UpstreamSync {
       else if (seen.has(x.address)) notes.push({ key: x.address, reason: `duplicate server ${x.address}` });
       else {
         seen.add(x.address);
-        out.push(x);
+        if (x.backup && noBackup) {
+          notes.push({
+            key: x.address,
+            reason: `upsync: balancing method "${m}" does not support "backup", served as a primary server`,
+          });
+          out.push({ ...x, backup: false });
+        } else out.push(x);
       }
     }
+    // Backup servers alone never serve (nginx refuses such an upstream): as empty as no server at all.
+    const onlyBackups = out.length > 0 && out.every((x) => x.backup);
+    if (onlyBackups) notes.push({ key: "(all)", reason: "upsync: every server listed is a backup server" });
     if (log) {
       for (const n of [...notes, ...s.warnings])
         this.#opts.log("error", `${n.reason}, key: "${n.key}", upstream: "${name}"`);
     }
-    return out;
+    return onlyBackups ? [] : out;
+  }
+
+  #dumpText(index: string): string {
+    return formatDump(this.#conf.name, this.#servers, {
+      source: this.#source,
+      index,
+      time: this.#opts.now(),
+    });
   }
 
   #scheduleDump(job: { text: string; count: number }): void {

@@ -73,6 +73,8 @@ export interface WatchOptions {
    * strong_dependency start-up counts these as the module's tries.
    */
   onFailedRound?(error: string): void;
+  /** Called on every successful answer of the registry, changed or not (upsync_status's `last_sync`). */
+  onAnswer?(): void;
   /** Servers in service now: a server whose new value is unusable keeps these attributes. */
   current(): readonly ServerSpec[];
   /** Jitter source, [0, 1) (Math.random by default). */

@@ -161,9 +161,12 @@ export class ProxyServer implements Services {
   /** Answers a location's status handler (`upstream_show`, `upsync_status`). */
   handle(handler: LocationHandlerConf, req: ShowRequest): ShowResponse {
     if (handler.kind === "upsync_status") return renderUpsyncStatus(this.registry?.status() ?? [], req);
+    // As the module: primary servers only (backup servers are in the dump and upsync_status).
     const list = [...this.upstreams.values()].map((u) => ({
       name: u.conf.name,
-      servers: this.registry?.servers(u.conf.name)?.servers() ?? u.group.all().map((peer) => peer.spec),
+      servers: (
+        this.registry?.servers(u.conf.name)?.servers() ?? u.group.all().map((peer) => peer.spec)
+      ).filter((spec) => !spec.backup),
     }));
     return renderUpstreamShow(list, req);
   }

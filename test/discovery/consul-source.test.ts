@@ -83,6 +83,9 @@ test("pure parts: wait, URL with an existing query, backoff", () => {
   assert.equal(consulWait(360_000), 336_500); // default upsync_timeout 6m
   assert.equal(consulWait(3_600_000), 600_000); // Consul's 10 min cap
   assert.equal(consulWait(2000), 1000); // floor
+  assert.equal(consulWait(1200), 1000); // 1 s + Consul's jitter (62 ms) still ends before the timeout
+  assert.equal(consulWait(1000), 750); // a 1 s wait would not
+  assert.equal(consulWait(100), 100);
   const a = { host: "127.0.0.1", port: 8500 };
   assert.equal(consulUrl("http", a, PATH, 0n, 1000).href, `http://127.0.0.1:8500${PATH}?recurse`);
   assert.equal(

@@ -53,8 +53,12 @@ const snapshot = (index: string, servers: ServerSpec[], extra: Partial<Snapshot>
   ...extra,
 });
 
-function setup(initial: ServerSpec[] = [configSpec("127.0.0.1:11111", 12)], dumpPath: string | null = DUMP) {
-  const conf = upstreamConf(initial, dumpPath);
+function setup(
+  initial: ServerSpec[] = [configSpec("127.0.0.1:11111", 12)],
+  dumpPath: string | null = DUMP,
+  over: Partial<UpstreamConf> = {},
+) {
+  const conf = { ...upstreamConf(initial, dumpPath), ...over };
   const upstream = new Upstream(conf, initial, T0);
   const logs: string[] = [];
   const dumps: [string, string][] = [];
@@ -92,6 +96,11 @@ test("describeSource names type, addresses and path", () => {
   assert.equal(
     describeSource({ ...conf.upsync!, type: "file", addresses: [], path: "/etc/s.conf" }),
     "file /etc/s.conf",
+  );
+  // A token in the path (the module's ACL workaround) is never shown: the source is logged, dumped and served.
+  assert.equal(
+    describeSource({ ...conf.upsync!, path: "/v1/kv/x/?dc=a&token=s3cr3t&TOKEN=t2" }),
+    "consul 127.0.0.1:8500/v1/kv/x/?dc=a&token=(hidden)&TOKEN=(hidden)",
   );
 });
 
@@ -435,4 +444,27 @@ test("loadDumpAtStart: missing, empty and comment-only are null; servers keep th
     code: "SG_ERR_IO",
     message: `open() "${join(dir, "sub/servers.conf")}" failed (20: Not a directory)`,
   });
+});
+
+test("backup: ignored (with a log line) where the balancer cannot use it; a list of backups only is refused", () => {
+  const ip = setup(undefined, DUMP, { balancer: { method: "ip_hash" } });
+  const list = [registrySpec("127.0.0.1:8081"), registrySpec("127.0.0.1:8082", { backup: true })];
+  assert.equal(ip.sync.apply(snapshot("5", list), SOURCE), "applied");
+  assert.deepEqual(
+    ip.upstream.group.primary.map((p) => p.id),
+    ["127.0.0.1:8081", "127.0.0.1:8082"],
+  );
+  assert.equal(ip.sync.servers()[1]!.backup, false, "the dump never gets a line ip_hash refuses at start");
+  assert.ok(ip.logs.some((l) => l.includes('balancing method "ip_hash" does not support "backup"')));
+
+  const rr = setup();
+  assert.equal(rr.sync.apply(snapshot("5", list), SOURCE), "applied");
+  assert.deepEqual(
+    rr.upstream.group.backup.map((p) => p.id),
+    ["127.0.0.1:8082"],
+  );
+  const backups = [registrySpec("127.0.0.1:8083", { backup: true })];
+  assert.equal(rr.sync.apply(snapshot("6", backups), SOURCE), "refused");
+  assert.deepEqual(addrs(rr.upstream), ["127.0.0.1:8081", "127.0.0.1:8082"]);
+  assert.ok(rr.logs.some((l) => l.includes("every server listed is a backup server")));
 });

@@ -367,3 +367,42 @@ test("strong_dependency=on with the registry down: the process exits with status
   assert.equal(await probePort(port), "ECONNREFUSED");
   assert.equal(existsSync(join(dir, "syncgate.pid")), false);
 });
+
+test("strong_dependency=on with an empty registry folder fails after 3 tries, not after 30 s", async (t) => {
+  const c = await consul(t);
+  const port = await freePort();
+  const dir = tempDir(t);
+  const file = join(dir, "syncgate.conf");
+  writeFileSync(
+    file,
+    `error_log ${join(dir, "error.log")} info;\nevents {}\nhttp {\naccess_log off;\n` +
+      seedHttp(c, dir, port)
+        .replace("strong_dependency=off", "strong_dependency=on")
+        .replace("upsync_interval=500ms", "upsync_interval=20ms") +
+      "\n}\n",
+  );
+  const proxy = await ProxyServer.create(loadConfig(file, { env: testEnv() }));
+  t.after(() => proxy.close());
+  const started = Date.now();
+  await assert.rejects(
+    proxy.startSync(),
+    /first sync from consul .* failed: index \d+ lists no usable server/,
+  );
+  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+});
+
+test("upstream_show lists primary servers only, as the module; the dump keeps the backup", async (t) => {
+  const { c, a, b, port, dump } = await seed(t);
+  c.put(`${KEY}${a.addr}`, value);
+  c.put(`${KEY}${b.addr}`, '{"backup":1}');
+  await eventually(
+    "dump has the backup",
+    () => existsSync(dump) && readFileSync(dump, "utf8").includes(" backup;"),
+  );
+  assert.equal(
+    (await send(port, "/upstream_show?con_server")).body,
+    `Upstream name: con_server; Backend server count: 1\n` +
+      `        server ${a.addr} weight=1 max_fails=2 fail_timeout=10s;\n`,
+  );
+  assert.deepEqual(await answers(port, 3), ["a", "a", "a"]);
+});

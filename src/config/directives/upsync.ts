@@ -206,7 +206,7 @@ export const upsync: ConfigModule = {
     handlerDirective(
       "upstream_show",
       "Answers GET and HEAD with the servers of every upstream in nginx-upsync-module's text format, or of one " +
-        "(`/upstream_show?NAME`), in registry order. Protect it with `allow`/`deny` like any status page.",
+        "(`/upstream_show?NAME`), in registry order; backup servers are not listed, as with the module. Protect it with `allow`/`deny` like any status page.",
     ),
     handlerDirective(
       "upsync_status",
