@@ -32,6 +32,9 @@ import { resolveListenNames } from "./listen-names.js";
 import { type RequestContext, variable } from "./context.js";
 import type { Services } from "./services.js";
 
+/** Most implicit upstreams of run-time addresses kept at once. */
+const RUNTIME_UPSTREAMS = 256;
+
 /** Options for tests and embedding. */
 export interface ProxyOptions {
   now?: () => number;
@@ -78,6 +81,8 @@ export class ProxyServer implements Services {
   private readonly conns = new Set<ClientConnection>();
   private readonly random: (() => number) | undefined;
   readonly now: () => number;
+  /** Implicit upstreams of addresses picked at run time, least recently used first (see upstreamFor). */
+  private readonly runtimeUpstreams = new Map<string, Upstream>();
   /** Registry sync of the upstreams with `upsync` (none when the config has none). */
   registry: RegistryRunner | null = null;
 
@@ -171,15 +176,26 @@ export class ProxyServer implements Services {
     return renderUpstreamShow(list, req);
   }
 
+  /**
+   * The implicit upstream of an address picked at run time (`proxy_pass http://$host`). They are kept (with their
+   * keep-alive pools) for reuse, but at most RUNTIME_UPSTREAMS of them, least recently used dropped first: the
+   * address may come from the client, and an unbounded table would be a way to exhaust memory and sockets.
+   */
   upstreamFor(authority: string): Upstream | null {
     const hp = parseHostPort(authority);
     if ("error" in hp || !/^[\d.]+$|:/.test(hp.host)) return null;
     const key = `${hp.host}:${hp.port ?? 80}`;
-    let u = this.upstreams.get(key);
-    if (!u) {
+    let u = this.runtimeUpstreams.get(key);
+    if (u) this.runtimeUpstreams.delete(key);
+    else {
       u = this.implicitUpstream(key, [implicitServer(hp.host, hp.port ?? 80)]);
-      this.upstreams.set(key, u);
+      if (this.runtimeUpstreams.size >= RUNTIME_UPSTREAMS) {
+        const [oldest, dropped] = this.runtimeUpstreams.entries().next().value!;
+        this.runtimeUpstreams.delete(oldest);
+        dropped.close();
+      }
     }
+    this.runtimeUpstreams.set(key, u);
     return u;
   }
 
@@ -306,6 +322,7 @@ export class ProxyServer implements Services {
     await closed;
     await this.registry?.stop();
     for (const u of this.upstreams.values()) u.close();
+    for (const u of this.runtimeUpstreams.values()) u.close();
     await this.accessLogs.close();
     await this.errorLog.close();
   }
