@@ -6,8 +6,25 @@ export const ALL_PROXIES = ["syncgate", "nginx", "haproxy", "http-proxy", "undic
 /** One proxy's name. */
 export type ProxyName = (typeof ALL_PROXIES)[number];
 
+/** Which benchmark runs: the proxies side by side (the default), or registry churn and propagation. */
+export type Scenario = "proxies" | "churn";
+
+/** `--scenario churn` (issue 4 items 8 and 9): syncgate following a registry vs nginx reloading. */
+export interface ChurnOptions {
+  /** Registry changes per second during each churn run. */
+  rate: number;
+  /** Backends in the pool the registry draws from. */
+  backends: number;
+  /** Propagation samples with no other traffic. */
+  samples: number;
+  /** Seed of round 1's change sequence (round N uses seed + N - 1), for replaying a run. */
+  seed: number;
+}
+
 /** What one `npm run bench` does. */
 export interface BenchOptions {
+  /** The benchmark to run. */
+  scenario: Scenario;
   /** Seconds per measured run. */
   durationS: number;
   /** Seconds of warm-up load before each measured run. */
@@ -29,6 +46,8 @@ export interface BenchOptions {
   tool: "auto" | "wrk" | "autocannon";
   /** Write bench/results/*.md and .json. */
   save: boolean;
+  /** Set with `--scenario churn`, else null. */
+  churn: ChurnOptions | null;
 }
 
 const USAGE = `usage: npm run bench -- [options]   (or the BENCH_* environment variables)
@@ -40,6 +59,17 @@ const USAGE = `usage: npm run bench -- [options]   (or the BENCH_* environment v
   --keepalive N    nginx/syncgate upstream keepalive   BENCH_KEEPALIVE  default the largest --conns
   --tool T         auto | wrk | autocannon             BENCH_TOOL       default auto
   --no-save        print only, write no results        BENCH_SAVE=0
+  --scenario S     proxies | churn                     BENCH_SCENARIO   default proxies
+  --churn          short for --scenario churn
+
+--scenario churn: syncgate following a Consul KV folder (the Consul API double) vs nginx rewriting its server
+file + reload, under wrk while the membership changes; then syncgate's propagation delay (registry write
+acknowledged -> upstream_show lists it). Runs syncgate and nginx only (--proxies is ignored); there --duration
+defaults to 10, --conns to 64 and --rounds to 3.
+  --rate N         registry changes per second         BENCH_CHURN_RATE      default 20
+  --backends N     backends in the pool (at least 4)   BENCH_CHURN_BACKENDS  default 8
+  --samples N      propagation samples, no load        BENCH_SAMPLES         default 300
+  --seed N         seed of the change sequence         BENCH_SEED            default from the clock
 `;
 
 /** Thrown for a bad flag; the message is meant for the user. */
@@ -74,6 +104,11 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     keepalive: env.BENCH_KEEPALIVE,
     tool: env.BENCH_TOOL,
     save: env.BENCH_SAVE,
+    scenario: env.BENCH_SCENARIO,
+    rate: env.BENCH_CHURN_RATE,
+    backends: env.BENCH_CHURN_BACKENDS,
+    samples: env.BENCH_SAMPLES,
+    seed: env.BENCH_SEED,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
@@ -85,7 +120,14 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       raw.save = "0";
       continue;
     }
-    const m = /^--(duration|warmup|rounds|conns|proxies|keepalive|tool)(?:=(.*))?$/.exec(arg);
+    if (arg === "--churn") {
+      raw.scenario = "churn";
+      continue;
+    }
+    const m =
+      /^--(duration|warmup|rounds|conns|proxies|keepalive|tool|scenario|rate|backends|samples|seed)(?:=(.*))?$/.exec(
+        arg,
+      );
     if (!m?.[1]) throw new UsageError(`unknown option "${arg}"\n${USAGE}`);
     const value = m[2] ?? argv[++i];
     if (value === undefined) throw new UsageError(`--${m[1]} needs a value`);
@@ -95,15 +137,46 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
   if (tool !== "auto" && tool !== "wrk" && tool !== "autocannon") {
     throw new UsageError(`--tool: expected auto, wrk or autocannon, got "${tool}"`);
   }
-  const conns = (raw.conns ?? "64,256").split(",").map((c) => positiveInt("--conns", c.trim()));
+  const scenario = raw.scenario ?? "proxies";
+  if (scenario !== "proxies" && scenario !== "churn") {
+    throw new UsageError(`--scenario: expected proxies or churn, got "${scenario}"`);
+  }
+  const churn = scenario === "churn";
+  if (!churn) {
+    const stray = ["rate", "backends", "samples", "seed"].find((k) =>
+      argv.some((a) => a.startsWith(`--${k}`)),
+    );
+    if (stray !== undefined) throw new UsageError(`--${stray} applies to --scenario churn only`);
+  }
+  const conns = (raw.conns ?? (churn ? "64" : "64,256"))
+    .split(",")
+    .map((c) => positiveInt("--conns", c.trim()));
   return {
-    durationS: positiveInt("--duration", raw.duration ?? "5"),
+    scenario,
+    durationS: positiveInt("--duration", raw.duration ?? (churn ? "10" : "5")),
     warmupS: raw.warmup === "0" ? 0 : positiveInt("--warmup", raw.warmup ?? "1"),
-    rounds: positiveInt("--rounds", raw.rounds ?? "4"),
+    rounds: positiveInt("--rounds", raw.rounds ?? (churn ? "3" : "4")),
     conns,
-    proxies: proxyList(raw.proxies ?? ALL_PROXIES.join(",")),
+    proxies: churn ? ["syncgate", "nginx"] : proxyList(raw.proxies ?? ALL_PROXIES.join(",")),
     keepalive: raw.keepalive === undefined ? Math.max(...conns) : positiveInt("--keepalive", raw.keepalive),
     tool,
     save: raw.save !== "0",
+    churn: churn ? churnOptions(raw) : null,
+  };
+}
+
+function churnOptions(raw: Record<string, string | undefined>): ChurnOptions {
+  const backends = positiveInt("--backends", raw.backends ?? "8");
+  if (backends < 4)
+    throw new UsageError(`--backends: at least 4 (the churn needs servers to add and swap in)`);
+  const seed = raw.seed === undefined ? Date.now() % 1_000_000 : Number(raw.seed);
+  if (!Number.isSafeInteger(seed) || seed < 0) {
+    throw new UsageError(`--seed: expected a non-negative integer, got "${raw.seed}"`);
+  }
+  return {
+    rate: positiveInt("--rate", raw.rate ?? "20"),
+    backends,
+    samples: positiveInt("--samples", raw.samples ?? "300"),
+    seed,
   };
 }

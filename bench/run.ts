@@ -8,6 +8,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
+import { runChurnScenario } from "./churn/scenario.js";
 import { startBackends, startContender, type Contender, type Setup } from "./contenders.js";
 import { checkGoals } from "./goals.js";
 import { runLoad } from "./load.js";
@@ -176,6 +177,13 @@ async function main(argv: string[]): Promise<number> {
   const notes: string[] = [];
   if (!pinned) notes.push("Fewer than 2 CPUs: nothing was pinned, so the proxy shares its core with wrk.");
   tmp = mkdtempSync(join(tmpdir(), "syncgate-bench-"));
+  if (opts.scenario === "churn") {
+    const info = await machineInfo(root, tools, new Date());
+    say(
+      `bench: registry churn, ${info.nproc} CPUs (${info.cpuModel}), Node ${info.node}, ${info.nginx}, ${info.loadTool}`,
+    );
+    return runChurnScenario({ root, tmp, tools, info, opts, pinned, wrkScript, say });
+  }
   const ports = await freePorts(2 + opts.proxies.length);
   const setup: Setup = {
     root,
