@@ -11,7 +11,11 @@ import type { UpsyncAddress, UpsyncConf } from "../config/types.js";
 import { translateConsulHealth, translateConsulServices } from "./consul-catalog.js";
 import { translateConsulKv } from "./consul-kv.js";
 import { RegistryError, registryGet, type RegistryResponse, statusError } from "./registry-http.js";
-import type { Snapshot, SourceState, Translate, WatchOptions } from "./types.js";
+import { retryDelay, safely, stateReporter } from "./loop.js";
+import type { Snapshot, Translate, WatchOptions } from "./types.js";
+
+// The pause between rounds is shared by every loop; tests of the Consul loop import it from here.
+export { retryDelay };
 
 /** Options of watchConsul: the common ones, plus a fetch to use instead of node:http (tests). */
 export interface WatchConsulOptions extends WatchOptions {
@@ -20,8 +24,6 @@ export interface WatchConsulOptions extends WatchOptions {
 
 /** Consul's cap on `wait` (its docs: "limited to 10 minutes"). */
 const MAX_WAIT = 10 * 60_000;
-/** Longest pause between failed rounds. */
-const MAX_BACKOFF = 30_000;
 
 /**
  * The `wait` of a blocking query: min(10 min, upsync_timeout × 15/16 − 1 s). Consul may add up to wait/16 of
@@ -66,17 +68,6 @@ export function consulUrl(
   return new URL(`${scheme}://${host}:${addr.port}${slash}${pathname}?${params.join("&")}`);
 }
 
-/**
- * Pause before the next round after `failures` failed rounds in a row: upsync_interval doubled per failure up to
- * a cap (16 × interval, at most 30 s, never below the interval), plus up to min(1 s, that pause) of jitter — the
- * module's interval + random()%1000, scaled down for short intervals.
- */
-export function retryDelay(intervalMs: number, failures: number, random: () => number): number {
-  const cap = Math.max(intervalMs, Math.min(MAX_BACKOFF, intervalMs * 16));
-  const base = Math.min(cap, intervalMs * 2 ** Math.max(0, Math.min(failures - 1, 20)));
-  return base + Math.floor(random() * Math.min(1000, base));
-}
-
 /** One answer, read: the index it is at and the parsed body (null for Consul's 404 of an empty folder). */
 type Answer = { index: bigint; indexText: string; body: unknown } | { error: string };
 
@@ -92,15 +83,6 @@ export function readAnswer(res: RegistryResponse, where: string): Answer {
     return { index: BigInt(indexText), indexText, body: JSON.parse(res.body.toString("utf8")) as unknown };
   } catch {
     return { error: `upsync_parse_json: root error in the answer of upsync_server ${where}` };
-  }
-}
-
-/** Calls a caller's callback; a throw there is the caller's bug and must not end the watch. */
-export function safely(fn: () => void): void {
-  try {
-    fn();
-  } catch {
-    // Nothing to do here: the loop keeps the registry in sync whatever a consumer does.
   }
 }
 
@@ -132,14 +114,7 @@ export async function watchConsul(conf: UpsyncConf, opts: WatchConsulOptions): P
   let failedInRound = 0;
   let failedRounds = 0;
   let recovering = false;
-  let reported: boolean | null = null;
-  const report = (ok: boolean, error: string | null): void => {
-    if (ok) safely(() => opts.onAnswer?.());
-    if (reported === ok) return;
-    reported = ok;
-    const state: SourceState = { ok, error, index: indexText };
-    safely(() => opts.onState(state));
-  };
+  const report = stateReporter(opts, () => indexText);
   const pause = async (ms: number): Promise<void> => {
     await sleep(ms, undefined, { signal }).catch(() => undefined);
   };

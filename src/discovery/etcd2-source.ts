@@ -8,7 +8,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { UpsyncAddress, UpsyncConf } from "../config/types.js";
-import { retryDelay, safely } from "./consul-source.js";
+import { retryDelay, safely, stateReporter } from "./loop.js";
 import { etcd2Directory, translateEtcd2 } from "./etcd2.js";
 import {
   RegistryError,
@@ -18,7 +18,7 @@ import {
   registryWhere,
   statusError,
 } from "./registry-http.js";
-import type { SourceState, WatchOptions } from "./types.js";
+import type { WatchOptions } from "./types.js";
 
 /** Options of watchEtcd2: the common ones, plus a fetch to use instead of node:http (tests). */
 export interface WatchEtcd2Options extends WatchOptions {
@@ -120,14 +120,7 @@ export async function watchEtcd2(conf: UpsyncConf, opts: WatchEtcd2Options): Pro
   let at = 0;
   let failedInRound = 0;
   let failedRounds = 0;
-  let reported: boolean | null = null;
-  const report = (ok: boolean, error: string | null): void => {
-    if (ok) safely(() => opts.onAnswer?.());
-    if (reported === ok) return;
-    reported = ok;
-    const state: SourceState = { ok, error, index: indexText };
-    safely(() => opts.onState(state));
-  };
+  const report = stateReporter(opts, () => indexText);
   if (addresses.length === 0) return report(false, "upsync: no registry address to query");
 
   while (!signal.aborted) {

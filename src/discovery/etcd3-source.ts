@@ -10,7 +10,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { UpsyncAddress, UpsyncConf } from "../config/types.js";
-import { retryDelay, safely } from "./consul-source.js";
+import { retryDelay, safely, stateReporter } from "./loop.js";
 import { etcd3Prefix, etcd3RangeEnd, translateEtcd3 } from "./etcd3.js";
 import {
   RegistryError,
@@ -21,7 +21,7 @@ import {
   registryWhere,
   statusError,
 } from "./registry-http.js";
-import type { SourceState, WatchOptions } from "./types.js";
+import type { WatchOptions } from "./types.js";
 
 /** Options of watchEtcd3: the common ones, plus test hooks. */
 export interface WatchEtcd3Options extends WatchOptions {
@@ -146,14 +146,7 @@ export async function watchEtcd3(conf: UpsyncConf, opts: WatchEtcd3Options): Pro
   let failedInRound = 0;
   let failedRounds = 0;
   let at = 0;
-  let reported: boolean | null = null;
-  const report = (ok: boolean, error: string | null): void => {
-    if (ok) safely(() => opts.onAnswer?.());
-    if (reported === ok) return;
-    reported = ok;
-    const state: SourceState = { ok, error, index: indexText };
-    safely(() => opts.onState(state));
-  };
+  const report = stateReporter(opts, () => indexText);
   const succeeded = (): void => {
     failedInRound = 0;
     failedRounds = 0;
