@@ -24,11 +24,26 @@ export interface LoadSpec {
   cpu: string | null;
 }
 
+/** wrk's socket errors by kind. */
+export interface SocketErrorKinds {
+  connect: number;
+  read: number;
+  write: number;
+  timeout: number;
+}
+
 // wrk calls done() once at the end; a script that defines only done() keeps wrk's fast static request.
 const WRK_MARK = "WRK_JSON ";
 
-/** The wrk script path is passed in: it lives in bench/ beside the sources. */
-export async function runWrk(wrk: string, script: string, spec: LoadSpec): Promise<LoadResult> {
+/**
+ * One wrk run: the figures, and the socket errors they sum by kind (a reload shows as read errors). The wrk
+ * script path is passed in: it lives in bench/ beside the sources.
+ */
+export async function runWrkDetailed(
+  wrk: string,
+  script: string,
+  spec: LoadSpec,
+): Promise<{ load: LoadResult; kinds: SocketErrorKinds }> {
   const args = [
     "-t1",
     `-c${spec.conns}`,
@@ -45,16 +60,23 @@ export async function runWrk(wrk: string, script: string, spec: LoadSpec): Promi
   const j = JSON.parse(line.slice(WRK_MARK.length)) as Record<string, number>;
   const num = (k: string): number => j[k] ?? 0;
   const durationS = num("duration_us") / 1e6;
-  return {
+  const kinds = { connect: num("connect"), read: num("read"), write: num("write"), timeout: num("timeout") };
+  const load = {
     requests: num("requests"),
     durationS,
     rps: durationS > 0 ? num("requests") / durationS : 0,
     p50Ms: num("p50_us") / 1000,
     p99Ms: num("p99_us") / 1000,
     maxMs: num("max_us") / 1000,
-    socketErrors: num("connect") + num("read") + num("write") + num("timeout"),
+    socketErrors: kinds.connect + kinds.read + kinds.write + kinds.timeout,
     badStatus: num("status"),
   };
+  return { load, kinds };
+}
+
+/** One wrk run's figures. */
+export async function runWrk(wrk: string, script: string, spec: LoadSpec): Promise<LoadResult> {
+  return (await runWrkDetailed(wrk, script, spec)).load;
 }
 
 interface AutocannonJson {

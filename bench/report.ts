@@ -1,8 +1,8 @@
 /** The report: one markdown table of medians, the targets, notes, and every run; saved as .md and .json. */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import type { GoalResult } from "./goals.js";
+import { bullets, cpuColumns, fixed, int, numbered, reportHead, section, table } from "./markdown.js";
 import type { BenchOptions } from "./options.js";
+import { saveResults } from "./save.js";
 import type { RunRecord, Summary } from "./stats.js";
 import type { MachineInfo } from "./system.js";
 
@@ -17,20 +17,6 @@ export interface Report {
   runs: RunRecord[];
   /** Runs measured again because other processes were busy; not in the medians. */
   discarded: RunRecord[];
-}
-
-function fixed(n: number | null, digits: number): string {
-  return n === null || !Number.isFinite(n) ? "–" : n.toFixed(digits);
-}
-
-function int(n: number): string {
-  return Math.round(n).toLocaleString("en-US");
-}
-
-function table(header: string[], rows: string[][]): string {
-  const line = (cells: string[]): string => `| ${cells.join(" | ")} |`;
-  const align = header.map((_h, i) => (i < 2 ? "---" : "---:"));
-  return [line(header), line(align), ...rows.map(line)].join("\n");
 }
 
 /** The table of medians. */
@@ -63,9 +49,7 @@ function header(r: Report): string {
   const i = r.info;
   const o = r.options;
   return [
-    `# syncgate benchmark, ${i.date.slice(0, 16).replace("T", " ")} UTC`,
-    "",
-    `- Machine: ${i.nproc} CPUs, ${i.cpuModel}, Linux ${i.kernel}`,
+    ...reportHead("syncgate benchmark", i),
     `- Software: Node ${i.node}, ${i.nginx}, ${i.haproxy}, ${i.loadTool}, undici ${i.undici}, ` +
       `http-proxy ${i.httpProxy}, syncgate ${i.syncgate}`,
     `- Method: ${o.rounds} rounds × ${o.conns.join(" and ")} connections × ${o.proxies.length} proxies, ` +
@@ -116,50 +100,34 @@ export function renderMarkdown(r: Report): string {
     String(x.errors),
     fixed(x.rssMB, 1),
     fixed(x.cpuUsPerReq, 1),
-    fixed(x.cpu0BusyPct, 0),
-    fixed(x.cpu1BusyPct, 0),
-    fixed(x.otherCpuPct, 0),
+    ...cpuColumns.cells(x),
     String(x.tcpConnects),
     x.logLines === null ? "–" : fixed(x.logLines / Math.max(1, x.requests), 2),
   ]);
   const runHeader = ["proxy", "conns", "round", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "RSS MB"];
-  runHeader.push("CPU µs/req", "CPU0 %", "CPU1 %", "other CPU %", "TCP connects", "log lines/req");
+  runHeader.push("CPU µs/req", ...cpuColumns.header, "TCP connects", "log lines/req");
   return [
     header(r),
     "",
     summaryTable(r.summaries),
     "",
-    ...footnotes(r).map((f, n) => `${n + 1}. ${f}`),
+    ...numbered(footnotes(r)),
     "",
-    "## syncgate targets",
-    "",
-    goalLines(r.goals),
-    "",
-    "## Notes",
-    "",
-    r.notes.length === 0 ? "- none" : r.notes.map((n) => `- ${n}`).join("\n"),
-    "",
-    "## Every run",
-    "",
-    "In the order they ran. CPU0 %/CPU1 %: how busy the proxy's core and the load generator + backends' core were. " +
-      "other CPU %: CPU time of processes outside the benchmark (other users of the machine, kernel threads), " +
-      "in % of one core. TCP connects: connections opened on the machine during the run (wrk's own included): more than the " +
-      "connection count means upstream connections were opened and closed during the run.",
-    "",
-    table(runHeader, runRows),
-    "",
+    ...section("syncgate targets", goalLines(r.goals)),
+    ...section("Notes", bullets(r.notes)),
+    ...section(
+      "Every run",
+      "In the order they ran. CPU0 %/CPU1 %: how busy the proxy's core and the load generator + backends' core were. " +
+        "other CPU %: CPU time of processes outside the benchmark (other users of the machine, kernel threads), " +
+        "in % of one core. TCP connects: connections opened on the machine during the run (wrk's own included): more than the " +
+        "connection count means upstream connections were opened and closed during the run.",
+      "",
+      table(runHeader, runRows),
+    ),
   ].join("\n");
 }
 
 /** Writes bench/results/YYYY-MM-DD-HHMM.md and .json (UTC); returns the two paths. */
 export function saveReport(root: string, r: Report): [string, string] {
-  const dir = join(root, "bench", "results");
-  mkdirSync(dir, { recursive: true });
-  const d = r.info.date;
-  const stem = `${d.slice(0, 10)}-${d.slice(11, 13)}${d.slice(14, 16)}`;
-  const md = join(dir, `${stem}.md`);
-  const json = join(dir, `${stem}.json`);
-  writeFileSync(md, renderMarkdown(r));
-  writeFileSync(json, `${JSON.stringify(r, null, 2)}\n`);
-  return [md, json];
+  return saveResults(root, r.info.date, "", renderMarkdown(r), r);
 }

@@ -2,67 +2,16 @@
  * The report of `--scenario churn`: churn medians per contender, the propagation percentiles, the targets, the
  * method in a few lines, and every run; saved as bench/results/YYYY-MM-DD-HHMM-churn.md and .json.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import type { GoalResult } from "../goals.js";
+import type { SocketErrorKinds } from "../load.js";
+import { bullets, cpuColumns, fixed, int, numbered, reportHead, section, table } from "../markdown.js";
 import type { BenchOptions } from "../options.js";
 import { goalLines } from "../report.js";
-import { median } from "../stats.js";
+import { saveResults } from "../save.js";
 import type { MachineInfo } from "../system.js";
-import type { SocketErrorKinds } from "./load.js";
 import type { ChurnRun } from "./measure.js";
-import type { PropagationSample, PropagationSeries } from "./propagation.js";
-
-/** Percentiles of one propagation series, ms. */
-export interface PropagationSummary {
-  /** "idle" (no other traffic) or "under load" (wrk at the churn connection count). */
-  label: string;
-  samples: number;
-  timeouts: number;
-  p50Ms: number;
-  p95Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  /** p99 of the lower bounds: the change was applied after this. */
-  loP99Ms: number;
-  /** Share of samples the first poll already showed (the poll was answered after the apply), percent. */
-  firstPollPct: number;
-  /** Median poll round trip: the resolution, with the ~1 ms pause between polls. */
-  rttP50Ms: number;
-  addP99Ms: number;
-  removeP99Ms: number;
-}
-
-/** Medians of one contender's churn runs. */
-export interface ChurnSummary {
-  proxy: "syncgate" | "nginx";
-  conns: number;
-  runs: number;
-  /** Median req/s and p99 of the baseline runs (same load, no change). */
-  baselineRps: number;
-  baselineP99Ms: number;
-  /** Medians of the churn runs. */
-  rps: number;
-  rpsMin: number;
-  rpsMax: number;
-  p99Ms: number;
-  /** Totals over the churn runs. */
-  badStatus: number;
-  socketErrors: number;
-  /** By kind (null when the load generator gives none). */
-  socketErrorKinds: SocketErrorKinds | null;
-  changes: number;
-  signals: number | null;
-  reloads: number | null;
-  reloadErrors: number | null;
-  applied: number | null;
-  /** Largest over the runs. */
-  peakProcs: number;
-  peakRssMB: number;
-  catchUpMs: number | null;
-  cpu0BusyPct: number | null;
-  tcpConnects: number;
-}
+import type { PropagationSample } from "./propagation.js";
+import type { ChurnSummary, PropagationSummary } from "./summary.js";
 
 /** Everything one `--scenario churn` found. */
 export interface ChurnReport {
@@ -85,114 +34,11 @@ export interface ChurnReport {
   samples: Record<string, PropagationSample[]>;
 }
 
-/** The q-quantile (nearest rank) of `values`; NaN when empty. */
-export function quantile(values: number[], q: number): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] as number;
-}
-
-/** Percentiles of a series. */
-export function summarizePropagation(label: string, series: PropagationSeries): PropagationSummary {
-  const ms = series.samples.map((s) => s.ms);
-  const of = (kind: string): number[] => series.samples.filter((s) => s.kind === kind).map((s) => s.ms);
-  return {
-    label,
-    samples: series.samples.length,
-    timeouts: series.timeouts,
-    p50Ms: quantile(ms, 0.5),
-    p95Ms: quantile(ms, 0.95),
-    p99Ms: quantile(ms, 0.99),
-    maxMs: ms.length === 0 ? NaN : Math.max(...ms),
-    loP99Ms: quantile(
-      series.samples.map((s) => s.loMs),
-      0.99,
-    ),
-    firstPollPct:
-      ms.length === 0 ? NaN : (100 * series.samples.filter((s) => s.polls === 1).length) / ms.length,
-    rttP50Ms: median(series.samples.map((s) => s.rttMs)),
-    addP99Ms: quantile(of("add"), 0.99),
-    removeP99Ms: quantile(of("remove"), 0.99),
-  };
-}
-
-function sum(xs: number[]): number {
-  return xs.reduce((a, b) => a + b, 0);
-}
-
-function sumKinds(xs: (SocketErrorKinds | null)[]): SocketErrorKinds | null {
-  if (xs.some((x) => x === null)) return null;
-  const out: SocketErrorKinds = { connect: 0, read: 0, write: 0, timeout: 0 };
-  for (const x of xs as SocketErrorKinds[]) {
-    for (const k of Object.keys(out) as (keyof SocketErrorKinds)[]) out[k] += x[k];
-  }
-  return out;
-}
-
 /** "1,234 (read 1,200, connect 34)": the total and its non-zero kinds. */
 function socketErrorText(total: number, kinds: SocketErrorKinds | null): string {
   const parts = kinds === null ? [] : (Object.entries(kinds) as [string, number][]).filter(([, n]) => n > 0);
   if (total === 0 || parts.length === 0) return int(total);
   return `${int(total)} (${parts.map(([k, n]) => `${k} ${int(n)}`).join(", ")})`;
-}
-
-function sumOrNull(xs: (number | null)[]): number | null {
-  return xs.some((x) => x === null) ? null : sum(xs as number[]);
-}
-
-/** Medians (and totals) per contender and connection count. */
-export function summarizeChurn(runs: ChurnRun[]): ChurnSummary[] {
-  const out: ChurnSummary[] = [];
-  const keys = [...new Set(runs.map((r) => `${r.conns} ${r.proxy}`))];
-  for (const key of keys) {
-    const measured = runs.filter((r) => `${r.conns} ${r.proxy}` === key && r.requests > 0);
-    const base = measured.filter((r) => r.phase === "baseline");
-    const mine = measured.filter((r) => r.phase === "churn");
-    const first = mine[0];
-    if (!first) continue;
-    const rps = mine.map((r) => r.rps);
-    const catchUp = mine.map((r) => r.catchUpMs).filter((x): x is number => x !== null);
-    const cpu0 = mine.map((r) => r.cpu0BusyPct).filter((x): x is number => x !== null);
-    out.push({
-      proxy: first.proxy,
-      conns: first.conns,
-      runs: mine.length,
-      baselineRps: median(base.map((r) => r.rps)),
-      baselineP99Ms: median(base.map((r) => r.p99Ms)),
-      rps: median(rps),
-      rpsMin: Math.min(...rps),
-      rpsMax: Math.max(...rps),
-      p99Ms: median(mine.map((r) => r.p99Ms)),
-      badStatus: sum(mine.map((r) => r.badStatus)),
-      socketErrors: sum(mine.map((r) => r.socketErrors)),
-      socketErrorKinds: sumKinds(mine.map((r) => r.socketErrorKinds)),
-      changes: sum(mine.map((r) => r.changes)),
-      signals: sumOrNull(mine.map((r) => r.signals)),
-      reloads: sumOrNull(mine.map((r) => r.reloads)),
-      reloadErrors: sumOrNull(mine.map((r) => r.reloadErrors)),
-      applied: sumOrNull(mine.map((r) => r.applied)),
-      peakProcs: Math.max(...mine.map((r) => r.peakProcs)),
-      peakRssMB: Math.max(...mine.map((r) => r.peakRssMB)),
-      catchUpMs: catchUp.length === 0 ? null : median(catchUp),
-      cpu0BusyPct: cpu0.length === 0 ? null : median(cpu0),
-      tcpConnects: median(mine.map((r) => r.tcpConnects)),
-    });
-  }
-  return out;
-}
-
-function fixed(n: number | null, digits: number): string {
-  return n === null || !Number.isFinite(n) ? "–" : n.toFixed(digits);
-}
-
-function int(n: number | null): string {
-  return n === null || !Number.isFinite(n) ? "–" : Math.round(n).toLocaleString("en-US");
-}
-
-function table(header: string[], rows: string[][]): string {
-  const line = (cells: string[]): string => `| ${cells.join(" | ")} |`;
-  const align = header.map((_h, i) => (i < 2 ? "---" : "---:"));
-  return [line(header), line(align), ...rows.map(line)].join("\n");
 }
 
 /** The churn table: one row per contender and connection count. */
@@ -246,19 +92,14 @@ export function propagationTable(p: PropagationSummary[]): string {
     "lower-bound p99 ms",
   ];
   header.push("first poll showed it", "add p99 ms", "remove p99 ms", "poll RTT p50 ms");
+  const ms = (...xs: number[]): string[] => xs.map((x) => fixed(x, 2));
   const rows = p.map((s) => [
     s.label,
     String(s.samples),
     String(s.timeouts),
-    fixed(s.p50Ms, 2),
-    fixed(s.p95Ms, 2),
-    fixed(s.p99Ms, 2),
-    fixed(s.maxMs, 2),
-    fixed(s.loP99Ms, 2),
+    ...ms(s.p50Ms, s.p95Ms, s.p99Ms, s.maxMs, s.loP99Ms),
     `${fixed(s.firstPollPct, 0)}%`,
-    fixed(s.addP99Ms, 2),
-    fixed(s.removeP99Ms, 2),
-    fixed(s.rttP50Ms, 2),
+    ...ms(s.addP99Ms, s.removeP99Ms, s.rttP50Ms),
   ]);
   return table(header, rows);
 }
@@ -334,7 +175,7 @@ export function renderChurnMarkdown(r: ChurnReport): string {
     "peak procs",
     "catch-up ms",
   );
-  runHeader.push("CPU0 %", "CPU1 %", "other CPU %", "TCP connects");
+  runHeader.push(...cpuColumns.header, "TCP connects");
   const runRows = r.runs.map((x) => [
     x.proxy,
     String(x.conns),
@@ -352,58 +193,37 @@ export function renderChurnMarkdown(r: ChurnReport): string {
     int(x.applied),
     String(x.peakProcs),
     fixed(x.catchUpMs, 0),
-    fixed(x.cpu0BusyPct, 0),
-    fixed(x.cpu1BusyPct, 0),
-    fixed(x.otherCpuPct, 0),
+    ...cpuColumns.cells(x),
     int(x.tcpConnects),
   ]);
   return [
-    `# syncgate registry churn benchmark, ${i.date.slice(0, 16).replace("T", " ")} UTC`,
-    "",
-    `- Machine: ${i.nproc} CPUs, ${i.cpuModel}, Linux ${i.kernel}`,
+    ...reportHead("syncgate registry churn benchmark", i),
     `- Software: Node ${i.node}, ${i.nginx}, ${i.loadTool}, syncgate ${i.syncgate}`,
     `- Pool: ${r.pool.join(", ")}; every run starts from ${r.start.join(", ")}`,
     "",
-    "## Churn: requests while the membership changes",
-    "",
-    churnTable(r.summaries),
-    "",
-    "## Propagation: registry write acknowledged → syncgate serves it",
-    "",
-    propagationTable(r.propagation),
-    "",
-    "## Targets",
-    "",
-    goalLines(r.goals),
-    "",
-    "## Notes",
-    "",
-    r.notes.length === 0 ? "- none" : r.notes.map((n) => `- ${n}`).join("\n"),
-    "",
-    "## Method",
-    "",
-    ...method(r).map((m, n) => `${n + 1}. ${m}`),
-    "",
-    `The first changes of round 1: ${r.sampleChanges.join("; ")}.`,
-    "",
-    "## Every churn run",
-    "",
-    "late ms: the most a change was made after its slot (the harness shares CPU 1 with wrk).",
-    "",
-    table(runHeader, runRows),
-    "",
+    ...section("Churn: requests while the membership changes", churnTable(r.summaries)),
+    ...section(
+      "Propagation: registry write acknowledged → syncgate serves it",
+      propagationTable(r.propagation),
+    ),
+    ...section("Targets", goalLines(r.goals)),
+    ...section("Notes", bullets(r.notes)),
+    ...section(
+      "Method",
+      ...numbered(method(r)),
+      "",
+      `The first changes of round 1: ${r.sampleChanges.join("; ")}.`,
+    ),
+    ...section(
+      "Every churn run",
+      "late ms: the most a change was made after its slot (the harness shares CPU 1 with wrk).",
+      "",
+      table(runHeader, runRows),
+    ),
   ].join("\n");
 }
 
 /** Writes bench/results/YYYY-MM-DD-HHMM-churn.md and .json (UTC); returns the two paths. */
 export function saveChurnReport(root: string, r: ChurnReport): [string, string] {
-  const dir = join(root, "bench", "results");
-  mkdirSync(dir, { recursive: true });
-  const d = r.info.date;
-  const stem = `${d.slice(0, 10)}-${d.slice(11, 13)}${d.slice(14, 16)}-churn`;
-  const md = join(dir, `${stem}.md`);
-  const json = join(dir, `${stem}.json`);
-  writeFileSync(md, renderChurnMarkdown(r));
-  writeFileSync(json, `${JSON.stringify(r, null, 2)}\n`);
-  return [md, json];
+  return saveResults(root, r.info.date, "-churn", renderChurnMarkdown(r), r);
 }

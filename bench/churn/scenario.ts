@@ -16,16 +16,9 @@ import type { MachineInfo, Tools } from "../system.js";
 import { changeSequence, describeChange, type Membership } from "./changes.js";
 import { measureChurn, type ChurnRun } from "./measure.js";
 import { measurePropagation, type PropagationSeries } from "./propagation.js";
-import {
-  churnTable,
-  propagationTable,
-  saveChurnReport,
-  summarizeChurn,
-  summarizePropagation,
-  type ChurnReport,
-  type PropagationSummary,
-} from "./report.js";
+import { churnTable, propagationTable, saveChurnReport, type ChurnReport } from "./report.js";
 import { startNginx, startPool, startSyncgate, type ChurnContender, type ChurnSetup } from "./setup.js";
+import { summarizeChurn, summarizePropagation, type PropagationSummary } from "./summary.js";
 
 /** What bench/run.ts hands over. */
 export interface ChurnContext {
