@@ -6,9 +6,9 @@ import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
 import type { UpsyncConf } from "../../src/config/types.js";
 import { watchConsul } from "../../src/discovery/consul-source.js";
-import type { Snapshot, SourceState } from "../../src/discovery/types.js";
 import { type ConsulDouble, type ServiceRegistration, startConsulDouble } from "../support/consul-double.js";
 import { addrs, registrySpec } from "./fixtures.js";
+import { ok, sleep, until, upsyncConf, watch } from "./watch-harness.js";
 
 const SERVICES = "/v1/catalog/service/test";
 const HEALTH = "/v1/health/service/test";
@@ -16,55 +16,8 @@ const HEALTH = "/v1/health/service/test";
 type Mode = "consul_services" | "consul_health";
 
 /** `upsync 127.0.0.1:PORT/v1/{catalog,health}/service/test upsync_type=MODE`: 50 ms interval, 2 s timeout (wait=1s). */
-function catalogConf(port: number, type: Mode, over: Partial<UpsyncConf> = {}): UpsyncConf {
-  return {
-    type,
-    scheme: "http",
-    addresses: [{ host: "127.0.0.1", port }],
-    path: type === "consul_services" ? SERVICES : HEALTH,
-    interval: 50,
-    timeout: 2000,
-    strongDependency: false,
-    tokenFile: null,
-    lb: null,
-    origin: { file: null, line: 0 },
-    ...over,
-  };
-}
-
-async function until(what: string, cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-interface Watch {
-  snaps: Snapshot[];
-  states: SourceState[];
-}
-
-/** Starts a watch that the test's end aborts (and waits for). */
-function watch(t: TestContext, conf: UpsyncConf): Watch {
-  const ac = new AbortController();
-  const snaps: Snapshot[] = [];
-  const states: SourceState[] = [];
-  const done = watchConsul(conf, {
-    signal: ac.signal,
-    onSnapshot: (s) => snaps.push(s),
-    onState: (s) => states.push(s),
-    current: () => snaps.at(-1)?.servers ?? [],
-    random: () => 0,
-  });
-  t.after(async () => {
-    ac.abort();
-    await done;
-  });
-  return { snaps, states };
-}
+const catalogConf = (port: number, type: Mode, over: Partial<UpsyncConf> = {}): UpsyncConf =>
+  upsyncConf(type, [port], type === "consul_services" ? SERVICES : HEALTH, over);
 
 async function double(t: TestContext): Promise<ConsulDouble> {
   const c = await startConsulDouble();
@@ -84,8 +37,6 @@ function instance(n: number, extra: Partial<ServiceRegistration> = {}): ServiceR
   };
 }
 
-const ok = (index: number): SourceState => ({ ok: true, error: null, index: String(index) });
-
 for (const mode of ["consul_services", "consul_health"] as const) {
   const path = mode === "consul_services" ? SERVICES : HEALTH;
 
@@ -95,7 +46,7 @@ for (const mode of ["consul_services", "consul_health"] as const) {
     c.registerService(instance(2, { address: "127.0.0.12", tags: ["down", "fail_timeout=30"] }));
     c.registerService({ node: "n1", nodeAddress: "127.0.0.1", name: "other", port: 9000 });
     const idx = c.serviceIndex("test", mode === "consul_health");
-    const w = watch(t, catalogConf(c.port, mode));
+    const w = watch(t, watchConsul, catalogConf(c.port, mode));
     await until("blocking query", () => w.snaps.length === 1 && c.waiting() === 1);
     assert.deepEqual(w.snaps[0], {
       servers: [
@@ -138,7 +89,7 @@ for (const mode of ["consul_services", "consul_health"] as const) {
     const c = await double(t);
     c.registerService(instance(1));
     const idx = c.registerService(instance(2));
-    const w = watch(t, catalogConf(c.port, mode));
+    const w = watch(t, watchConsul, catalogConf(c.port, mode));
     await until("blocking query", () => w.snaps.length === 1 && c.waiting() === 1);
     assert.deepEqual(
       [addrs(w.snaps[0]!), w.snaps[0]!.index],
@@ -163,7 +114,7 @@ for (const mode of ["consul_services", "consul_health"] as const) {
   test(`${mode}: registry down then up: no snapshot while down, one state change each way`, async (t) => {
     const c = await double(t);
     const idx = c.registerService(instance(1));
-    const w = watch(t, catalogConf(c.port, mode));
+    const w = watch(t, watchConsul, catalogConf(c.port, mode));
     await until("blocking query", () => w.snaps.length === 1 && c.waiting() === 1);
     await c.stop();
     await until("failing", () => w.states.length === 2);
@@ -189,8 +140,8 @@ test("a failing check: the server goes down in consul_health, not in consul_serv
   c.setCheck({ node: "n1", id: "serfHealth", status: "passing" });
   c.setCheck({ node: "n2", id: "serfHealth", status: "passing" });
   c.setCheck({ node: "n2", id: "service:test-2", serviceId: "test-2", status: "passing" });
-  const services = watch(t, catalogConf(c.port, "consul_services"));
-  const health = watch(t, catalogConf(c.port, "consul_health"));
+  const services = watch(t, watchConsul, catalogConf(c.port, "consul_services"));
+  const health = watch(t, watchConsul, catalogConf(c.port, "consul_health"));
   await until(
     "both blocking",
     () => services.snaps.length === 1 && health.snaps.length === 1 && c.waiting() === 2,
@@ -251,7 +202,7 @@ test("consul_health: an entry without Checks counts as passing, as does Consul's
           body: JSON.stringify(bare),
         },
   );
-  const w = watch(t, catalogConf(c.port, "consul_health"));
+  const w = watch(t, watchConsul, catalogConf(c.port, "consul_health"));
   await until("blocking query", () => w.snaps.length === 1 && c.waiting() === 1);
   assert.deepEqual(w.snaps[0]!.servers, [registrySpec("127.0.0.9:8089", { weight: 4 })]);
   c.registerService(instance(2));

@@ -2,82 +2,24 @@
 import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
 import type { UpsyncConf } from "../../src/config/types.js";
-import {
-  consulUrl,
-  consulWait,
-  retryDelay,
-  watchConsul,
-  type WatchConsulOptions,
-} from "../../src/discovery/consul-source.js";
-import type { Snapshot, SourceState } from "../../src/discovery/types.js";
+import { consulUrl, consulWait, retryDelay, watchConsul } from "../../src/discovery/consul-source.js";
 import { type ConsulDouble, type Injected, startConsulDouble } from "../support/consul-double.js";
 import { freePort } from "../support/ports.js";
 import { addrs, registrySpec } from "./fixtures.js";
+import { ok, sleep, until, upsyncConf, watch } from "./watch-harness.js";
 
 const FOLDER = "upstreams/test/";
 const PATH = `/v1/kv/${FOLDER}`;
 
 /** An `upsync` of type consul on these loopback ports: 50 ms interval, 2 s timeout (so wait=1s, the floor). */
-function consulConf(ports: number[], over: Partial<UpsyncConf> = {}): UpsyncConf {
-  return {
-    type: "consul",
-    scheme: "http",
-    addresses: ports.map((port) => ({ host: "127.0.0.1", port })),
-    path: PATH,
-    interval: 50,
-    timeout: 2000,
-    strongDependency: false,
-    tokenFile: null,
-    lb: null,
-    origin: { file: null, line: 0 },
-    ...over,
-  };
-}
-
-async function until(what: string, cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-interface Watch {
-  snaps: Snapshot[];
-  states: SourceState[];
-  ac: AbortController;
-  done: Promise<void>;
-}
-
-/** Starts a watch that the test's end aborts (and waits for). */
-function watch(t: TestContext, conf: UpsyncConf, extra: Partial<WatchConsulOptions> = {}): Watch {
-  const ac = new AbortController();
-  const snaps: Snapshot[] = [];
-  const states: SourceState[] = [];
-  const done = watchConsul(conf, {
-    signal: ac.signal,
-    onSnapshot: (s) => snaps.push(s),
-    onState: (s) => states.push(s),
-    current: () => snaps.at(-1)?.servers ?? [],
-    random: () => 0,
-    ...extra,
-  });
-  t.after(async () => {
-    ac.abort();
-    await done;
-  });
-  return { snaps, states, ac, done };
-}
+const consulConf = (ports: number[], over: Partial<UpsyncConf> = {}): UpsyncConf =>
+  upsyncConf("consul", ports, PATH, over);
 
 async function double(t: TestContext, token?: string): Promise<ConsulDouble> {
   const c = await startConsulDouble({ token: token ?? null });
   t.after(() => c.stop());
   return c;
 }
-
-const ok = (index: number): SourceState => ({ ok: true, error: null, index: String(index) });
 
 test("pure parts: wait, URL with an existing query, backoff", () => {
   assert.equal(consulWait(360_000), 336_500); // default upsync_timeout 6m
@@ -120,7 +62,7 @@ test("first snapshot, then a blocking query with index and wait", async (t) => {
   c.put(`${FOLDER}127.0.0.1:8082`, '{"weight":2,"down":1}');
   c.put(`${FOLDER}127.0.0.1:8081`);
   c.put("upstreams/test2/127.0.0.1:9999");
-  const w = watch(t, consulConf([c.port]));
+  const w = watch(t, watchConsul, consulConf([c.port]));
   await until("first snapshot", () => w.snaps.length === 1);
   const idx = c.get(`${FOLDER}127.0.0.1:8081`)!.modifyIndex;
   assert.deepEqual(w.snaps[0], {
@@ -141,7 +83,7 @@ test("first snapshot, then a blocking query with index and wait", async (t) => {
 test("a PUT reaches the open blocking query within 100 ms; DELETE too; deleting all gives an empty list", async (t) => {
   const c = await double(t);
   c.put(`${FOLDER}127.0.0.1:8081`);
-  const w = watch(t, consulConf([c.port]));
+  const w = watch(t, watchConsul, consulConf([c.port]));
   await until("blocking query", () => w.snaps.length === 1 && c.waiting() === 1);
 
   const kv = (key: string, method: string, body?: string): Promise<Response> =>
@@ -181,7 +123,7 @@ test("an index that goes backwards is reset to 0, and later writes are not misse
   c.put(`${FOLDER}127.0.0.1:8081`);
   c.put(`${FOLDER}127.0.0.1:8082`);
   c.put(`${FOLDER}127.0.0.1:8083`); // index 4
-  const w = watch(t, consulConf([c.port]));
+  const w = watch(t, watchConsul, consulConf([c.port]));
   await until("blocking query", () => w.snaps.length === 1 && c.waiting() === 1);
   assert.equal(w.snaps[0]!.index, "4");
   // A restored raft snapshot: the index drops to 2, and the next write (index 3) is still below the client's 4,
@@ -208,7 +150,7 @@ test("a used-up wait re-polls at once; an early unchanged answer pauses upsync_i
   const c = await startConsulDouble({ random: () => 0 });
   t.after(() => c.stop());
   c.put(`${FOLDER}127.0.0.1:8081`);
-  const w = watch(t, consulConf([c.port], { interval: 300 }));
+  const w = watch(t, watchConsul, consulConf([c.port], { interval: 300 }));
   await until("blocking query", () => w.snaps.length === 1 && c.waiting() === 1);
   const times: number[] = [];
   c.respondWith(() => {
@@ -235,7 +177,7 @@ test("a used-up wait re-polls at once; an early unchanged answer pauses upsync_i
 test("registry down then up: no snapshot while down, one state change each way", async (t) => {
   const c = await double(t);
   c.put(`${FOLDER}127.0.0.1:8081`);
-  const w = watch(t, consulConf([c.port]));
+  const w = watch(t, watchConsul, consulConf([c.port]));
   await until("blocking query", () => w.snaps.length === 1 && c.waiting() === 1);
   await c.stop();
   await until("failing", () => w.states.length === 2);
@@ -255,7 +197,7 @@ test("registry down then up: no snapshot while down, one state change each way",
 test("a 500 keeps the last snapshot and the index; recovery is reported once", async (t) => {
   const c = await double(t);
   c.put(`${FOLDER}127.0.0.1:8081`);
-  const w = watch(t, consulConf([c.port]));
+  const w = watch(t, watchConsul, consulConf([c.port]));
   await until("blocking query", () => w.snaps.length === 1 && c.waiting() === 1);
   c.respondWith(() => ({ status: 500, body: "rpc error making call: No cluster leader\n" }));
   c.put(`${FOLDER}127.0.0.1:8082`); // wakes the open query (already past the injector)
@@ -314,7 +256,7 @@ test("garbage answers are errors that keep the last snapshot", async (t) => {
     // the garbage.
     let n = 0;
     c.respondWith(() => (n++ === 0 ? undefined : g));
-    const w = watch(t, consulConf([c.port]));
+    const w = watch(t, watchConsul, consulConf([c.port]));
     await until(error, () => w.states.length === 2);
     assert.deepEqual(w.states, [ok(2), { ok: false, error, index: "2" }]);
     await sleep(100);
@@ -335,7 +277,7 @@ test("a body over 16 MiB is refused, declared or streamed", async (t) => {
   ];
   for (const injected of cases) {
     c.respondWith(() => injected);
-    const w = watch(t, consulConf([c.port]));
+    const w = watch(t, watchConsul, consulConf([c.port]));
     await until("refused", () => w.states.length === 1, 3000);
     assert.deepEqual(w.states, [
       {
@@ -353,7 +295,7 @@ test("a body over 16 MiB is refused, declared or streamed", async (t) => {
 test("the ACL token is sent as X-Consul-Token; a wrong one is an error that never shows the token", async (t) => {
   const c = await double(t, "7e1c-secret");
   c.put(`${FOLDER}127.0.0.1:8081`);
-  const good = watch(t, consulConf([c.port]), { token: "7e1c-secret" });
+  const good = watch(t, watchConsul, consulConf([c.port]), { token: "7e1c-secret" });
   await until("blocking query", () => good.snaps.length === 1 && c.waiting() === 1);
   assert.ok(
     c.requests.every((r) => r.headers["x-consul-token"] === "7e1c-secret" && !r.url.includes("token")),
@@ -361,7 +303,7 @@ test("the ACL token is sent as X-Consul-Token; a wrong one is an error that neve
   good.ac.abort();
   await good.done;
 
-  const bad = watch(t, consulConf([c.port]), { token: "wrong-secret" });
+  const bad = watch(t, watchConsul, consulConf([c.port]), { token: "wrong-secret" });
   await until("refused", () => bad.states.length === 1);
   assert.deepEqual(bad.states, [
     {
@@ -372,7 +314,7 @@ test("the ACL token is sent as X-Consul-Token; a wrong one is an error that neve
   ]);
   bad.ac.abort();
   await bad.done;
-  const none = watch(t, consulConf([c.port]));
+  const none = watch(t, watchConsul, consulConf([c.port]));
   await until("refused", () => none.states.length === 1);
   assert.match(none.states[0]!.error!, /http_status: 403 \(Permission denied\)$/);
   assert.equal(bad.snaps.length + none.snaps.length, 0);
@@ -382,7 +324,7 @@ test("the ACL token is sent as X-Consul-Token; a wrong one is an error that neve
 test("abort ends the loop promptly, in the middle of a blocking query", async (t) => {
   const c = await double(t);
   c.put(`${FOLDER}127.0.0.1:8081`);
-  const w = watch(t, consulConf([c.port], { timeout: 60_000 }));
+  const w = watch(t, watchConsul, consulConf([c.port], { timeout: 60_000 }));
   await until("blocking query", () => w.snaps.length === 1 && c.waiting() === 1);
   const t0 = Date.now();
   w.ac.abort();
@@ -395,14 +337,14 @@ test("abort ends the loop promptly, in the middle of a blocking query", async (t
 test("abort ends a hanging request and a retry pause too", async (t) => {
   const c = await double(t);
   c.respondWith(() => ({ hang: true }));
-  const w = watch(t, consulConf([c.port], { timeout: 60_000, interval: 60_000 }));
+  const w = watch(t, watchConsul, consulConf([c.port], { timeout: 60_000, interval: 60_000 }));
   await until("request sent", () => c.requests.length === 1);
   let t0 = Date.now();
   w.ac.abort();
   await w.done;
   assert.ok(Date.now() - t0 < 100);
   // A hang past upsync_timeout is an error; the retry then waits upsync_interval, and abort cuts that short.
-  const w2 = watch(t, consulConf([c.port], { timeout: 200, interval: 60_000 }));
+  const w2 = watch(t, watchConsul, consulConf([c.port], { timeout: 200, interval: 60_000 }));
   await until("timed out", () => w2.states.length === 1, 1000);
   assert.deepEqual(w2.states, [
     { ok: false, error: `upsync_timeout: timed out reading upsync_server: 127.0.0.1:${c.port}`, index: "" },
@@ -417,13 +359,13 @@ test("several addresses: a dead first one is skipped without a state change; all
   const dead = await freePort();
   const c = await double(t);
   c.put(`${FOLDER}127.0.0.1:8081`);
-  const w = watch(t, consulConf([dead, c.port]));
+  const w = watch(t, watchConsul, consulConf([dead, c.port]));
   await until("blocking query", () => w.snaps.length === 1 && c.waiting() === 1);
   assert.deepEqual(w.states, [ok(2)]);
   assert.deepEqual(addrs(w.snaps[0]!), ["127.0.0.1:8081"]);
 
   const dead2 = await freePort();
-  const w2 = watch(t, consulConf([dead, dead2]));
+  const w2 = watch(t, watchConsul, consulConf([dead, dead2]));
   await until("failing", () => w2.states.length === 1);
   await sleep(300); // several rounds: 50, 100, 200 ms apart
   assert.deepEqual(w2.states, [
@@ -434,7 +376,7 @@ test("several addresses: a dead first one is skipped without a state change; all
 test("the query string of the path is kept and ours is appended properly", async (t) => {
   const c = await double(t);
   c.put(`${FOLDER}127.0.0.1:8081`);
-  const w = watch(t, consulConf([c.port], { path: `${PATH}?dc=dc1` }));
+  const w = watch(t, watchConsul, consulConf([c.port], { path: `${PATH}?dc=dc1` }));
   await until("blocking query", () => w.snaps.length === 1 && c.waiting() === 1);
   assert.deepEqual(
     c.requests.map((r) => r.url),
@@ -445,7 +387,7 @@ test("the query string of the path is kept and ours is appended properly", async
 test("with an injected fetch: same snapshots, token header, 16 MiB cap and prompt abort", async (t) => {
   const c = await double(t, "tok");
   c.put(`${FOLDER}127.0.0.1:8081`);
-  const w = watch(t, consulConf([c.port]), { fetch: globalThis.fetch, token: "tok" });
+  const w = watch(t, watchConsul, consulConf([c.port]), { fetch: globalThis.fetch, token: "tok" });
   await until("blocking query", () => w.snaps.length === 1 && c.waiting() === 1);
   c.put(`${FOLDER}127.0.0.1:8082`);
   await until("PUT applied", () => w.snaps.length === 2, 500);
@@ -462,7 +404,7 @@ test("with an injected fetch: same snapshots, token header, 16 MiB cap and promp
     headers: { "X-Consul-Index": "7" },
     stream: { chunk: Buffer.alloc(1024 * 1024, 0x20), count: 64 },
   }));
-  const big = watch(t, consulConf([c.port]), { fetch: globalThis.fetch, token: "tok" });
+  const big = watch(t, watchConsul, consulConf([c.port]), { fetch: globalThis.fetch, token: "tok" });
   await until("refused", () => big.states.length === 1, 3000);
   assert.equal(
     big.states[0]!.error,
@@ -470,7 +412,7 @@ test("with an injected fetch: same snapshots, token header, 16 MiB cap and promp
   );
   c.respondWith(null);
   await c.stop();
-  const down = watch(t, consulConf([c.port]), { fetch: globalThis.fetch });
+  const down = watch(t, watchConsul, consulConf([c.port]), { fetch: globalThis.fetch });
   await until("refused", () => down.states.length === 1, 3000);
   // undici may first try a pooled keep-alive socket the stopped double closed (UND_ERR_SOCKET).
   assert.match(

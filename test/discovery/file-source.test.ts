@@ -5,9 +5,9 @@ import { dirname, join } from "node:path";
 import { type TestContext, test } from "node:test";
 import type { UpsyncConf } from "../../src/config/types.js";
 import { contentIndex, translateFile, watchFile } from "../../src/discovery/file-source.js";
-import type { SourceState } from "../../src/discovery/types.js";
-import type { Snapshot } from "../../src/discovery/types.js";
 import { tempDir } from "../support/tmp.js";
+import { eventually } from "../support/wait.js";
+import { watch } from "./watch-harness.js";
 
 const A = "server 127.0.0.1:8081 weight=1 max_fails=2 fail_timeout=10s;\n";
 const B = "server 127.0.0.1:8082 weight=3 max_fails=0 fail_timeout=5s down;\n";
@@ -28,33 +28,20 @@ function fileConf(path: string, interval = 5000): UpsyncConf {
 }
 
 /** Polls `cond` every 10 ms; fails after `ms`. */
-async function waitFor(what: string, cond: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const waitFor = (what: string, cond: () => boolean, ms = 2000): Promise<void> => eventually(what, cond, ms);
 
 const settle = (ms = 250) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts a watch on `path`; stopped (and awaited) when the test ends. */
 function start(t: TestContext, path: string, extra: { interval?: number; fsWatch?: boolean } = {}) {
-  const snaps: Snapshot[] = [];
-  const states: SourceState[] = [];
-  const ac = new AbortController();
-  const done = watchFile(fileConf(path, extra.interval), {
-    signal: ac.signal,
-    onSnapshot: (s) => snaps.push(s),
-    onState: (s) => states.push(s),
-    ...(extra.fsWatch === undefined ? {} : { fsWatch: extra.fsWatch }),
-  });
-  t.after(async () => {
-    ac.abort();
-    await done;
-  });
-  const servers = (i: number) => snaps[i]!.servers.map((s) => `${s.address} w=${s.weight} down=${s.down}`);
-  return { snaps, states, ac, done, servers };
+  const w = watch(
+    t,
+    watchFile,
+    fileConf(path, extra.interval),
+    extra.fsWatch === undefined ? {} : { fsWatch: extra.fsWatch },
+  );
+  const servers = (i: number) => w.snaps[i]!.servers.map((s) => `${s.address} w=${s.weight} down=${s.down}`);
+  return { ...w, servers };
 }
 
 test("translateFile: servers in file order with their lines; host names and repeats skipped; the index hashes", () => {

@@ -38,6 +38,7 @@ function upstreamConf(servers: ServerSpec[], dumpPath: string | null = DUMP): Up
       origin: { file: "/etc/syncgate/syncgate.conf", line: 11 },
     },
     dumpPath,
+    check: null,
   };
 }
 

@@ -18,6 +18,7 @@ import { type Etcd, startEtcd } from "../support/etcd.js";
 import { logLines } from "../support/logs.js";
 import { freePort } from "../support/ports.js";
 import { tempDir } from "../support/tmp.js";
+import { eventually } from "../support/wait.js";
 
 const SEED = fileURLToPath(new URL("../../../test/fixtures/seed-nginx.conf", import.meta.url));
 const VALUE = '{"weight":1,"max_fails":2,"fail_timeout":10,"down":0}';
@@ -104,14 +105,6 @@ async function answers(port: number, n: number): Promise<string[]> {
     out.push(r.status === 200 ? r.body.split(" ")[0]! : String(r.status));
   }
   return out;
-}
-
-async function eventually(what: string, fn: () => Promise<boolean> | boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 async function scenario(t: TestContext, registry: Registry, name: string): Promise<void> {

@@ -1,6 +1,7 @@
 /** HTTP clients for proxy tests: node:http for ordinary requests, raw sockets for exact bytes. */
 import { request, Agent, type OutgoingHttpHeaders } from "node:http";
 import { connect } from "node:net";
+import { eventually } from "./wait.js";
 
 /** A response as a test sees it. */
 export interface Reply {
@@ -80,10 +81,6 @@ export function statuses(text: string): number[] {
 }
 
 /** Waits until `cond` holds (checking every 10 ms, at most `ms`). */
-export async function until(cond: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
+export function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  return eventually("condition", cond, ms);
 }
