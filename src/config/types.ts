@@ -117,7 +117,44 @@ export interface UpstreamConf {
    * nginx-upsync-module); null without `upsync`.
    */
   dumpPath: string | null;
+  /** Active health checks (`check` and the `check_*` lines); null when the upstream has no `check`. */
+  check: CheckConf | null;
 }
+
+/** Probe types of `check type=` (nginx_upstream_check_module's names). */
+export type CheckType = "tcp" | "http" | "ssl_hello" | "mysql" | "ajp" | "fastcgi";
+
+/** Status classes of `check_http_expect_alive`. */
+export type CheckStatusClass = "http_2xx" | "http_3xx" | "http_4xx" | "http_5xx";
+
+/** Active health checks of one upstream (check spec §1). Times in ms. */
+export interface CheckConf {
+  type: CheckType;
+  /** `interval=`: probe period. */
+  interval: number;
+  /** `fall=`: consecutive failures that mark an up server down. */
+  fall: number;
+  /** `rise=`: consecutive successes that mark a down server up. */
+  rise: number;
+  /** `timeout=`: one probe's connect + send + receive. */
+  timeout: number;
+  /** `default_down=`: the state of a server with no history. */
+  defaultDown: boolean;
+  /** `port=`: probe this port of the server's address; 0 = the server's own port. */
+  port: number;
+  /** `check_http_send`: the bytes sent (latin1), escapes already turned into bytes; null = the type's default. */
+  send: string | null;
+  /** `check_http_expect_alive`: classes that count as alive; null = the type's default (http: 2xx 3xx). */
+  expectAlive: CheckStatusClass[] | null;
+  /** `check_keepalive_requests` (default 1). */
+  keepaliveRequests: number;
+  /** `check_fastcgi_param` pairs in order; empty = the module's defaults. */
+  fastcgiParams: [string, string][];
+  origin: Origin;
+}
+
+/** Formats of `check_status`. */
+export type CheckStatusFormat = "html" | "csv" | "json" | "prometheus";
 
 /** Registry kinds of `upsync_type=`: the module's four, plus etcd's v3 API and a watched file. */
 export type UpsyncType = "consul" | "consul_services" | "consul_health" | "etcd" | "etcd3" | "file";
@@ -246,9 +283,10 @@ export type LocationMatch = "exact" | "prefix" | "prefix_no_regex" | "regex" | "
 
 /**
  * A location's own content handler other than `proxy_pass`: a status page. `kind` is the directive's name;
- * the health-check issue adds `check_status`.
+ * `check_status` answers the health-check status page.
  */
-export type LocationHandlerConf = { kind: "upstream_show" } | { kind: "upsync_status" };
+export type LocationHandlerConf =
+  { kind: "upstream_show" } | { kind: "upsync_status" } | { kind: "check_status"; format: CheckStatusFormat };
 
 /** A `location` block, with the effective (merged) settings. */
 export interface LocationConf {

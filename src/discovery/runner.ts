@@ -8,6 +8,7 @@ import { setMaxListeners } from "node:events";
 import { readFile } from "node:fs/promises";
 import type { UpstreamConf, UpsyncConf } from "../config/types.js";
 import { configError, errnoText, type LogLevel, SyncgateError } from "../lib/errors.js";
+import type { HealthChecker } from "../check/checker.js";
 import type { Upstream } from "../upstream/upstream.js";
 import { describeSource, type SyncStatus, UpstreamSync } from "./sync.js";
 import type { SourceState } from "./types.js";
@@ -23,6 +24,8 @@ export interface RunnerOptions {
   log: (level: LogLevel, message: string) => void;
   now: () => number;
   random?: () => number;
+  /** Active health checks, so updates that add servers starting down wait for their first probe to remove. */
+  checker?: HealthChecker | null;
 }
 
 interface Synced {
@@ -38,6 +41,8 @@ interface Synced {
   failures: number;
   lastError: string | null;
   onFailure: (() => void) | null;
+  /** The source reported failing and has not recovered. */
+  failing: boolean;
 }
 
 /** Reads `upsync_token_file` (trimmed); an unreadable or empty file is a start-up error naming the `upsync` line. */
@@ -75,6 +80,7 @@ export class RegistryRunner {
     opts: RunnerOptions,
   ): Promise<RegistryRunner> {
     const r = new RegistryRunner(opts);
+    const checker = opts.checker ?? null;
     for (const conf of confs) {
       const upstream = upstreams.get(conf.name);
       if (!conf.upsync || !upstream) continue;
@@ -84,7 +90,18 @@ export class RegistryRunner {
       r.#synced.push({
         conf,
         upsync: conf.upsync,
-        sync: new UpstreamSync(upstream, conf, { log: opts.log, now: opts.now }),
+        sync: new UpstreamSync(upstream, conf, {
+          log: opts.log,
+          now: opts.now,
+          ...(checker && conf.check
+            ? {
+                checks: {
+                  startsDown: () => checker.startsDown(upstream),
+                  firstResults: (ids: readonly string[]) => checker.firstResults(upstream, ids),
+                },
+              }
+            : {}),
+        }),
         source: describeSource(conf.upsync),
         token,
         first,
@@ -92,6 +109,7 @@ export class RegistryRunner {
         failures: 0,
         lastError: null,
         onFailure: null,
+        failing: false,
       });
     }
     return r;
@@ -173,6 +191,11 @@ export class RegistryRunner {
     return this.#synced.find((s) => s.conf.name === name)?.sync ?? null;
   }
 
+  /** Whether the registry of upstream `name` answers now (false while it is failing). */
+  ok(name: string): boolean {
+    return !(this.#synced.find((s) => s.conf.name === name)?.failing ?? false);
+  }
+
   /** Sync state of every synced upstream, in declaration order. */
   status(): SyncStatus[] {
     return this.#synced.map((s) => s.sync.status());
@@ -188,7 +211,6 @@ export class RegistryRunner {
   #run(s: Synced): Promise<void> {
     const name = s.conf.name;
     const log = this.#opts.log;
-    let failing = false;
     const onState = (state: SourceState): void => {
       if (!state.ok) {
         const error = state.error ?? "unknown error";
@@ -200,9 +222,9 @@ export class RegistryRunner {
           `upsync: upstream "${name}": ${error}; ${n === 1 ? "its server keeps" : `its ${n} servers keep`} ` +
             `serving, retrying`,
         );
-        failing = true;
-      } else if (failing) {
-        failing = false;
+        s.failing = true;
+      } else if (s.failing) {
+        s.failing = false;
         log("notice", `upsync: upstream "${name}": ${s.source} answers again`);
       }
     };

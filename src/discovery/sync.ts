@@ -26,6 +26,13 @@ export interface UpstreamSyncOptions {
   now(): number;
   /** Dump writer; writeDumpAtomic by default. */
   writeDump?: typeof writeDumpAtomic;
+  /** The upstream's active health checks, if any. */
+  checks?: {
+    /** Whether a new server starts down until its first probe (`default_down=true`). */
+    startsDown(): boolean;
+    /** Resolves when the servers named have their first probe result, or after the check timeout. */
+    firstResults(ids: readonly string[]): Promise<void>;
+  };
 }
 
 /** One server as upsync_status shows it. */
@@ -111,6 +118,8 @@ export class UpstreamSync {
   #dumpError: string | null = null;
   #dumpPending: { text: string; count: number } | null = null;
   #dumpRunning: Promise<void> | null = null;
+  /** Counts hand-overs to the upstream, so a pending second step knows when a newer update superseded it. */
+  #applySteps = 0;
 
   constructor(upstream: Upstream, conf: UpstreamConf, opts: UpstreamSyncOptions) {
     this.#upstream = upstream;
@@ -164,7 +173,7 @@ export class UpstreamSync {
     this.#origins = new Map(servers.map((x) => [x.address, "registry"]));
     if (sameList(old, servers)) return "unchanged";
 
-    this.#upstream.apply(servers, now);
+    this.#applyToUpstream(old, servers, now);
     this.#servers = servers;
     this.#lastChange = now;
     const before = new Map(old.map((x) => [x.address, x]));
@@ -200,6 +209,29 @@ export class UpstreamSync {
   /** Records a source failure (registry down, bad answer) for upsync_status; the source logs it. */
   noteError(message: string): void {
     this.#lastError = { message, time: this.#opts.now() };
+  }
+
+  /**
+   * Hands the list to the upstream. When new servers start down until their first probe (`default_down`), the
+   * servers this update removes keep serving until those first results (bounded by the check timeout), so an
+   * update never leaves the upstream with nothing to serve merely because its new servers wait to be probed
+   * (issue 4 item 3). A newer update supersedes the pending second step.
+   */
+  #applyToUpstream(old: readonly ServerSpec[], servers: ServerSpec[], now: number): void {
+    const step = ++this.#applySteps;
+    const next = new Set(servers.map((x) => x.address));
+    const prev = new Set(old.map((x) => x.address));
+    const removed = old.filter((x) => !next.has(x.address));
+    const added = servers.filter((x) => !prev.has(x.address)).map((x) => x.address);
+    const checks = this.#opts.checks;
+    if (removed.length === 0 || added.length === 0 || !checks?.startsDown()) {
+      this.#upstream.apply(servers, now);
+      return;
+    }
+    this.#upstream.apply([...servers, ...removed], now);
+    void checks.firstResults(added).then(() => {
+      if (step === this.#applySteps) this.#upstream.apply(servers, this.#opts.now());
+    });
   }
 
   /** Resolves once every dump write scheduled so far has finished (or failed and been logged). */

@@ -542,6 +542,7 @@ export class Proxying {
   private endAttempt(c: Current, reusable: boolean): void {
     c.attempt.endMs = this.req.svc.now();
     c.peer.release();
+    c.peer.traffic.record(c.attempt.endMs - c.attempt.startMs);
     this.req.bodySink = null;
     if (c.conn) {
       this.detach(c);

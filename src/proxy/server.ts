@@ -8,6 +8,7 @@ import type {
   Config,
   HttpSettings,
   LocationConf,
+  CheckStatusFormat,
   LocationHandlerConf,
   LogFormatConf,
   ServerConf,
@@ -21,9 +22,20 @@ import { compileLogFormat, type LogLine } from "../log/format.js";
 import { buildVirtualHosts, hostsFor, listenersOf } from "../router/servers.js";
 import { compileLocations, type LocationMatcher } from "../router/locations.js";
 import { errnoText, SyncgateError, type LogLevel } from "../lib/errors.js";
+import { LATENCY_BUCKETS } from "../upstream/peer.js";
 import { Upstream, implicitServer, resolveServers } from "../upstream/upstream.js";
 import { parseHostPort } from "../config/address.js";
+import { HealthChecker, type ProbeFn } from "../check/checker.js";
+import { runProbe } from "../check/probes/index.js";
 import { RegistryRunner } from "../discovery/runner.js";
+import {
+  type CheckPeerStatus,
+  NO_CHECK_SERVERS,
+  type PeerTraffic,
+  checkStatusBadArgument,
+  parseCheckStatusArgs,
+  renderCheckStatus,
+} from "../status/check-status.js";
 import { loadDumpAtStart } from "../discovery/sync.js";
 import { renderUpstreamShow, type ShowRequest, type ShowResponse } from "../status/upstream-show.js";
 import { renderUpsyncStatus } from "../status/upsync-status.js";
@@ -41,6 +53,8 @@ export interface ProxyOptions {
   random?: () => number;
   /** Error log to use instead of the configuration's (tests). */
   errorLog?: ErrorLog;
+  /** The health-check probe (runProbe by default). */
+  probe?: ProbeFn;
 }
 
 interface AccessTarget {
@@ -85,6 +99,8 @@ export class ProxyServer implements Services {
   private readonly runtimeUpstreams = new Map<string, Upstream>();
   /** Registry sync of the upstreams with `upsync` (none when the config has none). */
   registry: RegistryRunner | null = null;
+  /** Active health checks of the upstreams with `check`. */
+  readonly checker: HealthChecker;
 
   private constructor(
     readonly config: Config,
@@ -94,6 +110,12 @@ export class ProxyServer implements Services {
     this.random = opts.random;
     this.errorLog = opts.errorLog ?? new ErrorLog(config.main.errorLog);
     this.accessLogs = new AccessLogs({ onError: (level, message) => this.errorLog.log(level, message) });
+    this.checker = new HealthChecker({
+      log: (level, message) => this.errorLog.log(level, message),
+      now: this.now,
+      probe: opts.probe ?? runProbe,
+      ...(opts.random ? { random: opts.random } : {}),
+    });
   }
 
   /** Builds the proxy for a loaded configuration: resolves upstream host names and opens the logs. */
@@ -109,6 +131,7 @@ export class ProxyServer implements Services {
     p.registry = await RegistryRunner.create(http.upstreams, p.upstreams, {
       log: (level, message) => p.errorLog.log(level, message),
       now: p.now,
+      checker: p.checker,
       ...(p.random ? { random: p.random } : {}),
     });
     const literal = new Map<string, { host: string; port: number }>();
@@ -146,6 +169,7 @@ export class ProxyServer implements Services {
         zone: null,
         upsync: null,
         dumpPath: null,
+        check: null,
       },
       specs,
       this.now(),
@@ -154,18 +178,24 @@ export class ProxyServer implements Services {
   }
 
   /**
-   * Starts registry sync; resolves when the listeners may open (strong_dependency=on: after the first successful
-   * sync, else it rejects; watched files: after their first read).
+   * Starts registry sync and health checks; resolves when the listeners may open (strong_dependency=on: after the
+   * first successful sync, else it rejects; watched files: after their first read; checks: after one round of
+   * probes, bounded by the check timeout).
    */
-  async startSync(): Promise<void> {
-    if (!this.registry || this.registry.size === 0) return;
-    this.registry.start();
-    await this.registry.ready();
+  async start(): Promise<void> {
+    if (this.registry && this.registry.size > 0) {
+      this.registry.start();
+      await this.registry.ready();
+    }
+    // Health checks follow the servers the first sync left; their first round runs before any request.
+    for (const u of this.upstreams.values()) if (u.conf.check) this.checker.add(u);
+    await this.checker.firstRound();
   }
 
   /** Answers a location's status handler (`upstream_show`, `upsync_status`). */
   handle(handler: LocationHandlerConf, req: ShowRequest): ShowResponse {
     if (handler.kind === "upsync_status") return renderUpsyncStatus(this.registry?.status() ?? [], req);
+    if (handler.kind === "check_status") return this.checkStatus(handler.format, req);
     // As the module: primary servers only (backup servers are in the dump and upsync_status).
     const list = [...this.upstreams.values()].map((u) => ({
       name: u.conf.name,
@@ -174,6 +204,37 @@ export class ProxyServer implements Services {
       ).filter((spec) => !spec.backup),
     }));
     return renderUpstreamShow(list, req);
+  }
+
+  /** The check_status page (check spec §3) with the proxy's per-server traffic and the registry's state. */
+  private checkStatus(format: CheckStatusFormat, req: ShowRequest): ShowResponse {
+    const peers = this.checker.servers();
+    if (req.method === "GET" || req.method === "HEAD") {
+      if (peers.length === 0) this.errorLog.log("error", NO_CHECK_SERVERS);
+      for (const bad of parseCheckStatusArgs(req.args).bad)
+        this.errorLog.log("error", checkStatusBadArgument(bad));
+    }
+    const traffic = (p: CheckPeerStatus): PeerTraffic | null => {
+      const t = this.upstreams.get(p.upstream)?.group.get(p.name)?.traffic;
+      if (!t) return null;
+      return {
+        requests: t.requests,
+        failures: t.failures,
+        latencySeconds: {
+          sum: t.latencySum,
+          count: t.requests,
+          buckets: t.latencyCounts.slice(0, LATENCY_BUCKETS.length).map((n, i) => [LATENCY_BUCKETS[i]!, n]),
+        },
+      };
+    };
+    const sync = (this.registry?.status() ?? []).map((st) => ({
+      upstream: st.upstream,
+      ok: this.registry?.ok(st.upstream) ?? true,
+      lastSyncSeconds: st.lastSync === null ? null : st.lastSync / 1000,
+      refused: st.refused,
+      servers: st.servers.length,
+    }));
+    return renderCheckStatus({ generation: this.checker.generation, peers, traffic, sync }, format, req);
   }
 
   /**
@@ -321,6 +382,7 @@ export class ProxyServer implements Services {
     for (const c of this.conns) c.shutdown();
     await closed;
     await this.registry?.stop();
+    this.checker.stop();
     for (const u of this.upstreams.values()) u.close();
     for (const u of this.runtimeUpstreams.values()) u.close();
     await this.accessLogs.close();

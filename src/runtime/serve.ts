@@ -24,7 +24,7 @@ export async function serve(loaded: LoadResult, out: Out): Promise<number> {
   }
   try {
     // Registry sync starts before the listeners (strong_dependency=on waits here for the first sync).
-    await proxy.startSync();
+    await proxy.start();
     await proxy.listen();
   } catch (err) {
     await proxy.close();

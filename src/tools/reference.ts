@@ -10,6 +10,7 @@ const TITLES: Record<string, string> = {
   log: "Logging",
   upstream: "Upstreams",
   upsync: "Registry sync (nginx-upsync-module)",
+  check: "Health checks (nginx_upstream_check_module)",
   server: "Servers and locations",
   proxy: "Proxying",
   access: "Access control",

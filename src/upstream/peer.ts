@@ -5,6 +5,31 @@
  */
 import type { ServerSpec } from "../config/types.js";
 
+/** Upper bounds (seconds) of the response-time histogram kept per server. */
+export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const;
+
+/** Traffic counters of one server since it joined (the status page's prometheus format shows them). */
+export class PeerTraffic {
+  /** Tries that went to this server. */
+  requests = 0;
+  /** Tries counted as failures (nginx's passive-health failures). */
+  failures = 0;
+  /** Sum of try durations, seconds. */
+  latencySum = 0;
+  /** Tries per histogram bucket (not cumulative); the last slot holds those above every bound. */
+  readonly latencyCounts = new Array<number>(LATENCY_BUCKETS.length + 1).fill(0);
+
+  /** Counts one finished try that took `ms`. */
+  record(ms: number): void {
+    this.requests++;
+    const s = ms / 1000;
+    this.latencySum += s;
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && s > LATENCY_BUCKETS[i]!) i++;
+    this.latencyCounts[i]!++;
+  }
+}
+
 /** Runtime state of one upstream server, keyed by upstream + host:port; survives spec updates. */
 export class Peer {
   /** What the config or registry says now; replaced by update(), the state below is kept. */
@@ -31,6 +56,8 @@ export class Peer {
   draining = false;
   /** When the current slow-start ramp began; -Infinity when the peer serves at full weight. */
   rampFrom: number;
+  /** Requests, failures and response times. */
+  readonly traffic = new PeerTraffic();
 
   constructor(upstream: string, spec: ServerSpec, now: number) {
     this.upstream = upstream;
@@ -99,6 +126,7 @@ export class Peer {
   /** nginx's ngx_http_upstream_free_round_robin_peer on failure: count it and lower the effective weight. */
   failed(now: number): void {
     const s = this.spec;
+    this.traffic.failures++;
     this.fails++;
     this.accessed = now;
     this.checked = now;

@@ -18,6 +18,7 @@ export class Upstream {
   readonly group: PeerGroup;
   readonly balancer: Balancer;
   private readonly pools = new Map<Peer, PeerPool>();
+  private readonly observers: (() => void)[] = [];
 
   constructor(
     readonly conf: UpstreamConf,
@@ -59,6 +60,12 @@ export class Upstream {
       this.pools.get(peer)?.close();
       this.pools.delete(peer);
     }
+    for (const fn of this.observers) fn();
+  }
+
+  /** Calls `fn` after every membership change (active health checks follow the servers this way). */
+  onMembership(fn: () => void): void {
+    this.observers.push(fn);
   }
 
   /** Closes every idle connection. */

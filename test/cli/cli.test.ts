@@ -1,10 +1,11 @@
 /** The syncgate command as users run it: a real process, real files, nginx's flags and messages. */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { once } from "node:events";
+import { fileURLToPath } from "node:url";
 import { runSyncgate } from "../support/process.js";
 import { tempDir } from "../support/tmp.js";
 import { VERSION } from "../../src/version.js";
@@ -14,6 +15,10 @@ async function until(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(cond(), "condition not met within 10 s");
 }
+
+const SEED = fileURLToPath(new URL("../../../test/fixtures/seed-nginx.conf", import.meta.url));
+const FIXTURES = fileURLToPath(new URL("../../../test/fixtures/", import.meta.url));
+const MIME = fileURLToPath(new URL("../../../conf/mime.types", import.meta.url));
 
 const MINIMAL = "events {}\nhttp {\n  server { listen 127.0.0.1:8080; location / { return 200; } }\n}\n";
 
@@ -54,6 +59,32 @@ test("-t on a broken file: the error with file:line, 'test failed', exit 1", asy
     `syncgate: [emerg] unknown directive "proxy_pas" in ${file}:4\n` +
       `syncgate: [notice] did you mean "proxy_pass"?\n` +
       `syncgate: configuration file ${file} test failed\n`,
+  );
+});
+
+test("-t passes on the seed's whole configuration, check lines included (paths rewritten, user removed)", async (t) => {
+  const dir = tempDir(t, { "logs/.keep": "", "servers/.keep": "" });
+  copyFileSync(MIME, join(dir, "mime.types"));
+  copyFileSync(join(FIXTURES, "htpasswd/apr1.htpasswd"), join(dir, ".htpasswd"));
+  // Line numbers kept: `user` becomes a comment; only the paths move into the temp folder.
+  const text = readFileSync(SEED, "utf8")
+    .replace(/^user .*$/m, "# user removed")
+    .replaceAll("/data/work/nginx/logs/", `${dir}/logs/`)
+    .replaceAll("/data/logs/nginx/", `${dir}/logs/`)
+    .replaceAll("/data/work/nginx/conf/", `${dir}/`);
+  assert.doesNotMatch(text, /\/data\//);
+  assert.match(text, /^\s*check interval=5000 rise=1 fall=3 timeout=4000 type=http port=80;$/m);
+  assert.match(text, /^\s*check_status;$/m);
+  writeFileSync(join(dir, "nginx.conf"), text);
+  const file = join(dir, "nginx.conf");
+  const r = await runSyncgate(["-t", "-c", file], dir);
+  assert.equal(r.status, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /\[(emerg|warn)\]/);
+  assert.ok(
+    r.stderr.endsWith(
+      `syncgate: the configuration file ${file} syntax is ok\nsyncgate: configuration file ${file} test is successful\n`,
+    ),
+    r.stderr,
   );
 });
 

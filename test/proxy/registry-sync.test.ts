@@ -19,6 +19,7 @@ import { errorLines, logLines } from "../support/logs.js";
 import { freePort } from "../support/ports.js";
 import { startProxy, type TestProxy } from "../support/proxy.js";
 import { tempDir } from "../support/tmp.js";
+import { eventually } from "../support/wait.js";
 
 const KEY = "upstreams/con_server/";
 const first = (body: string): string => body.split(" ")[0]!;
@@ -27,15 +28,6 @@ async function consul(t: TestContext): Promise<ConsulDouble> {
   const c = await startConsulDouble();
   t.after(() => c.stop());
   return c;
-}
-
-/** Waits (polling every 10 ms, at most `ms`) until `fn` resolves truthy. */
-async function eventually(what: string, fn: () => Promise<boolean> | boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** Who answers `n` requests in a row. */
@@ -143,8 +135,6 @@ test("deleting every key keeps the last server and logs the refusal once; a stop
   assert.notEqual(status.upstreams.con_server!.last_error, null);
 
   await c.start();
-  await new Promise((r) => setTimeout(r, 3000));
-  console.log(readFileSync(p.errorLogPath, "utf8"));
   await eventually("recovery logged", () =>
     logLines(p.errorLogPath).some((l) => /\[notice\].*con_server.*answers again/.test(l)),
   );
@@ -163,7 +153,7 @@ test("restarted while the registry is down, syncgate serves the servers of its d
   );
   const start = async (): Promise<ProxyServer> => {
     const proxy = await ProxyServer.create(loadConfig(file, { env: testEnv() }));
-    await proxy.startSync();
+    await proxy.start();
     await proxy.listen();
     return proxy;
   };
@@ -229,7 +219,7 @@ test("strong_dependency=on: start-up waits for the first sync, and fails naming 
   );
   const proxy = await ProxyServer.create(loadConfig(file, { env: testEnv() }));
   t.after(() => proxy.close());
-  await assert.rejects(proxy.startSync(), (err: Error) => {
+  await assert.rejects(proxy.start(), (err: Error) => {
     assert.match(
       err.message,
       /upstream "con_server" has strong_dependency=on and its first sync from consul 127\.0\.0\.1:\d+\/v1\/kv\/upstreams\/con_server\/ failed: .*ECONNREFUSED|refused/,
@@ -384,10 +374,7 @@ test("strong_dependency=on with an empty registry folder fails after 3 tries, no
   const proxy = await ProxyServer.create(loadConfig(file, { env: testEnv() }));
   t.after(() => proxy.close());
   const started = Date.now();
-  await assert.rejects(
-    proxy.startSync(),
-    /first sync from consul .* failed: index \d+ lists no usable server/,
-  );
+  await assert.rejects(proxy.start(), /first sync from consul .* failed: index \d+ lists no usable server/);
   assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
 });
 

@@ -38,7 +38,7 @@ export async function startProxy(
   const proxy = await ProxyServer.create(loaded, opts);
   t.after(() => proxy.close());
   // As serve(): registry sync first (strong_dependency waits there), then the listeners.
-  await proxy.startSync();
+  await proxy.start();
   await proxy.listen();
   return { proxy, dir, errorLogPath, accessLogPath };
 }

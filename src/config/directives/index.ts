@@ -1,6 +1,7 @@
 /** Every module of directives, in the order their `finish` steps build the Config. */
 import type { ConfigModule } from "../engine.js";
 import { access } from "./access.js";
+import { check } from "./check.js";
 import { core } from "./core.js";
 import { http } from "./http.js";
 import { log } from "./log.js";
@@ -17,6 +18,7 @@ export const MODULES: readonly ConfigModule[] = [
   log,
   upstream,
   upsync,
+  check,
   server,
   proxy,
   access,

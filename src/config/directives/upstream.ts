@@ -123,6 +123,7 @@ export const upstream: ConfigModule = {
             zone: null,
             upsync: null,
             dumpPath: null,
+            check: null,
           },
           seen: new Set(),
           balancerOrigin: null,

@@ -17,7 +17,7 @@ import {
   type UpstreamBuilder,
 } from "../engine.js";
 import type { Directive } from "../parser.js";
-import type { LocationHandlerConf, UpsyncLb } from "../types.js";
+import type { UpsyncLb } from "../types.js";
 import { closest } from "../values.js";
 import { httpState } from "./http.js";
 import { parseUpsyncLine } from "./upsync-line.js";
@@ -72,7 +72,7 @@ function ownDumpPath(u: UpstreamBuilder, st: AdaptState): string | null {
   return defaultDumpPath(u.conf.name);
 }
 
-function handlerDirective(kind: LocationHandlerConf["kind"], text: string) {
+function handlerDirective(kind: "upstream_show" | "upsync_status", text: string) {
   return {
     name: kind,
     contexts: ["location"] as const,

@@ -1,0 +1,264 @@
+/**
+ * Active health checks at run time (issue 5 items 2–4; check spec §2.2, §2.8, §2.9): one probe loop per checked
+ * server of every upstream with `check`. State is keyed by upstream + address, so a registry update that keeps a
+ * server keeps its counters; a new server starts at `default_down` and is probed at once, and with no history its
+ * first successful probe marks it up whatever `rise` says; a removed server's probes stop. The verdict lands on
+ * the Peer (`setHealthy`), which every balancer consults.
+ */
+import type { CheckConf, CheckType } from "../config/types.js";
+import type { LogLevel } from "../lib/errors.js";
+import type { Peer } from "../upstream/peer.js";
+import type { Upstream } from "../upstream/upstream.js";
+
+/** The outcome of one probe. */
+export type ProbeResult = { ok: true } | { ok: false; reason: string };
+
+/** Runs one probe of `conf.type` against host:port; resolves (never rejects) within about `conf.timeout`. */
+export type ProbeFn = (
+  host: string,
+  port: number,
+  conf: CheckConf,
+  signal: AbortSignal,
+) => Promise<ProbeResult>;
+
+/** One checked server as the status page shows it. */
+export interface CheckedServer {
+  /** Stable for the server's lifetime in this process, never reused. */
+  index: number;
+  upstream: string;
+  /** The server's address as written in the dump (`ip:port`, `[v6]:port`). */
+  name: string;
+  up: boolean;
+  rise: number;
+  fall: number;
+  type: CheckType;
+  /** The configured check port, 0 when none (as the module shows it). */
+  port: number;
+  /** Whether the server was probed at least once. */
+  probed: boolean;
+}
+
+/** What the checker needs from its surroundings. */
+export interface CheckerOptions {
+  log: (level: LogLevel, message: string) => void;
+  now: () => number;
+  probe: ProbeFn;
+  random?: () => number;
+}
+
+/** The check state of one server: survives membership updates that keep the server. */
+class Checked {
+  readonly index: number;
+  up: boolean;
+  rise = 0;
+  fall = 0;
+  probed = false;
+  peer: Peer;
+  timer: NodeJS.Timeout | null = null;
+  running: AbortController | null = null;
+  /** Resolves after the first probe result (or the removal of the server). */
+  readonly first: Promise<void>;
+  firstDone: () => void = () => undefined;
+
+  constructor(index: number, peer: Peer, up: boolean) {
+    this.index = index;
+    this.peer = peer;
+    this.up = up;
+    this.first = new Promise((resolve) => (this.firstDone = resolve));
+  }
+}
+
+/** The checked servers of one upstream. */
+class CheckedUpstream {
+  readonly servers = new Map<string, Checked>();
+  constructor(
+    readonly upstream: Upstream,
+    readonly conf: CheckConf,
+  ) {}
+}
+
+/** Every upstream with `check` in one running configuration. */
+export class HealthChecker {
+  readonly #opts: CheckerOptions;
+  readonly #random: () => number;
+  readonly #upstreams: CheckedUpstream[] = [];
+  #nextIndex = 0;
+  #stopped = false;
+  /** Configuration loads (1 at start; the runtime issue adds reloads). */
+  readonly generation = 1;
+
+  constructor(opts: CheckerOptions) {
+    this.#opts = opts;
+    this.#random = opts.random ?? Math.random;
+  }
+
+  /** Whether any upstream is checked. */
+  get size(): number {
+    return this.#upstreams.length;
+  }
+
+  /**
+   * Checks `upstream` (which must have `conf.check`): its servers now, and every membership change after —
+   * new servers probed at once, removed ones no more.
+   */
+  add(upstream: Upstream): void {
+    const conf = upstream.conf.check;
+    if (!conf) return;
+    const u = new CheckedUpstream(upstream, conf);
+    this.#upstreams.push(u);
+    this.#track(u);
+    upstream.onMembership(() => this.#track(u));
+  }
+
+  /**
+   * Resolves when every server checked now has its first result, or `timeout` of its upstream passed (start-up
+   * runs one round before the listeners accept, issue 5 item 3).
+   */
+  async firstRound(): Promise<void> {
+    await Promise.all(
+      this.#upstreams.flatMap((u) =>
+        [...u.servers.values()].map((c) => this.#bounded(c.first, u.conf.timeout + 100)),
+      ),
+    );
+  }
+
+  /**
+   * Resolves when each server `ids` of `upstream` names has its first probe result, or after the check timeout:
+   * what a membership update waits for before its removals apply (issue 4 item 3).
+   */
+  async firstResults(upstream: Upstream, ids: readonly string[]): Promise<void> {
+    const u = this.#upstreams.find((x) => x.upstream === upstream);
+    if (!u) return;
+    const waits = ids.map((id) => u.servers.get(id)?.first).filter((p) => p !== undefined);
+    await Promise.all(waits.map((w) => this.#bounded(w, u.conf.timeout + 100)));
+  }
+
+  /** Whether a server new to `upstream` starts down until its first probe (`check ... default_down=true`). */
+  startsDown(upstream: Upstream): boolean {
+    return upstream.conf.check?.defaultDown === true && this.#upstreams.some((x) => x.upstream === upstream);
+  }
+
+  /** Every checked server, in upstream order, primary then backup servers, in their order. */
+  servers(): CheckedServer[] {
+    const out: CheckedServer[] = [];
+    for (const u of this.#upstreams) {
+      for (const peer of u.upstream.group.all()) {
+        const c = u.servers.get(peer.id);
+        if (!c) continue;
+        out.push({
+          index: c.index,
+          upstream: u.upstream.conf.name,
+          name: peer.id,
+          up: c.up,
+          rise: c.rise,
+          fall: c.fall,
+          type: u.conf.type,
+          port: u.conf.port,
+          probed: c.probed,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** Stops every probe (in flight ones are aborted). */
+  stop(): void {
+    this.#stopped = true;
+    for (const u of this.#upstreams) for (const c of u.servers.values()) this.#drop(c);
+  }
+
+  #bounded(p: Promise<void>, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      void p.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** Brings the checked set in line with the upstream's servers (`down` servers are not checked, as the module). */
+  #track(u: CheckedUpstream): void {
+    if (this.#stopped) return;
+    const seen = new Set<string>();
+    for (const peer of u.upstream.group.all()) {
+      if (peer.spec.down) continue;
+      seen.add(peer.id);
+      const known = u.servers.get(peer.id);
+      if (known) {
+        // Same server, maybe a new Peer object (never today: PeerGroup keeps them); its verdict carries over.
+        known.peer = peer;
+        peer.setHealthy(known.up, this.#opts.now());
+        continue;
+      }
+      const c = new Checked(this.#nextIndex++, peer, !u.conf.defaultDown);
+      u.servers.set(peer.id, c);
+      peer.setHealthy(c.up, this.#opts.now());
+      // Probed at once (start-up waits for this first round; a server added later should not sit idle for an
+      // interval); the jitter of the following rounds spreads servers probed together.
+      this.#schedule(u, c, 0);
+    }
+    for (const [id, c] of u.servers) {
+      if (seen.has(id)) continue;
+      this.#drop(c);
+      u.servers.delete(id);
+    }
+  }
+
+  #drop(c: Checked): void {
+    if (c.timer !== null) clearTimeout(c.timer);
+    c.timer = null;
+    c.running?.abort();
+    c.running = null;
+    c.firstDone();
+  }
+
+  #schedule(u: CheckedUpstream, c: Checked, delay: number): void {
+    if (this.#stopped) return;
+    c.timer = setTimeout(() => {
+      c.timer = null;
+      void this.#probe(u, c);
+    }, delay);
+  }
+
+  async #probe(u: CheckedUpstream, c: Checked): Promise<void> {
+    const ac = new AbortController();
+    c.running = ac;
+    const { host, port } = c.peer.spec;
+    const result = await this.#opts.probe(host, u.conf.port || port, u.conf, ac.signal);
+    if (ac.signal.aborted || u.servers.get(c.peer.id) !== c) return;
+    c.running = null;
+    this.#record(u, c, result);
+    // The next probe an interval after this one finished (the module: [interval, 1.5 × interval]), with a
+    // little jitter so that servers probed together drift apart.
+    const interval = u.conf.interval;
+    this.#schedule(u, c, interval + Math.floor(this.#random() * Math.min(interval / 2, 1000)));
+  }
+
+  /** spec §2.2, plus the issue's rule for a server with no history: its first success marks it up. */
+  #record(u: CheckedUpstream, c: Checked, result: ProbeResult): void {
+    const first = !c.probed;
+    c.probed = true;
+    const name = u.upstream.conf.name;
+    if (result.ok) {
+      c.rise++;
+      c.fall = 0;
+      if (!c.up && (c.rise >= u.conf.rise || first)) this.#flip(c, true, name, null);
+    } else {
+      c.rise = 0;
+      c.fall++;
+      if (c.up && c.fall >= u.conf.fall) this.#flip(c, false, name, result.reason);
+    }
+    c.firstDone();
+  }
+
+  #flip(c: Checked, up: boolean, upstream: string, reason: string | null): void {
+    c.up = up;
+    c.peer.setHealthy(up, this.#opts.now());
+    const why = reason === null ? "" : `, ${reason}`;
+    this.#opts.log(
+      "error",
+      `${up ? "enable" : "disable"} check peer: ${c.peer.id} (upstream "${upstream}"${why})`,
+    );
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * The pure half of a health probe (check spec §2): the bytes a check type sends and the rule that turns what came
+ * back into a verdict. No sockets here; `run.ts` is the I/O shell.
+ */
+import type { CheckConf } from "../../config/types.js";
+
+/** A parser's answer: wait for more bytes, the peer is alive, or it is not (with why, for debug logs). */
+export type ProbeVerdict = "again" | "alive" | { error: string };
+
+/**
+ * Judges everything received so far on one probe connection. `ended` is true once the peer has closed its side;
+ * a parser never answers "again" then (the module's "NGX_AGAIN and the peer closed" is a failure, spec §2.1).
+ */
+export type ProbeParser = (received: Buffer, ended: boolean) => ProbeVerdict;
+
+/** One check type: its request bytes and its parser, both fixed by the upstream's `CheckConf`. */
+export interface ProbeProtocol {
+  /** The bytes sent once connected (empty: send nothing). */
+  request(conf: CheckConf): Buffer;
+  /** The parser for this configuration (http and fastcgi read `expectAlive`). */
+  parser(conf: CheckConf): ProbeParser;
+  /**
+   * tcp only: ms to wait after connect before a quiet connection counts as alive, so that a server that accepts
+   * and closes at once is seen (the module's MSG_PEEK, spec §2.1 step 7).
+   */
+  settleMs?: number;
+}
+
+/** The outcome of one probe; `reason` is in the module's log words (spec §7), `detail` says more when known. */
+export type ProbeResult = { ok: true } | { ok: false; reason: string; detail?: string };
+
+/** "again" while the peer may still send, else the failure for an answer cut short. */
+export function incomplete(ended: boolean, what: string): ProbeVerdict {
+  return ended ? { error: `connection closed before ${what}` } : "again";
+}
