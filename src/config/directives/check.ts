@@ -249,7 +249,10 @@ export const check: ConfigModule = {
       doc: {
         syntax: "check_keepalive_requests N;",
         default: String(CHECK_DEFAULTS.keepaliveRequests),
-        text: "Probes sent over one `http` check connection before it is closed (1: a new connection each time).",
+        text:
+          "Accepted for nginx_upstream_check_module configs and checked; it has no effect: syncgate opens a new " +
+          "connection for every probe (the module's kept check connections stalled probing, and a new connection " +
+          "also proves the server still accepts).",
       },
       handle(d, scope, st) {
         const n = noted(scope, st, d);
