@@ -5,8 +5,9 @@
  * first successful probe marks it up whatever `rise` says; a removed server's probes stop. The verdict lands on
  * the Peer (`setHealthy`), which every balancer consults.
  */
-import type { CheckConf, CheckType } from "../config/types.js";
+import type { CheckConf } from "../config/types.js";
 import type { LogLevel } from "../lib/errors.js";
+import type { CheckPeerStatus } from "../status/check-status.js";
 import type { Peer } from "../upstream/peer.js";
 import type { Upstream } from "../upstream/upstream.js";
 
@@ -21,20 +22,8 @@ export type ProbeFn = (
   signal: AbortSignal,
 ) => Promise<ProbeResult>;
 
-/** One checked server as the status page shows it. */
-export interface CheckedServer {
-  /** Stable for the server's lifetime in this process, never reused. */
-  index: number;
-  upstream: string;
-  /** The server's address as written in the dump (`ip:port`, `[v6]:port`). */
-  name: string;
-  up: boolean;
-  rise: number;
-  fall: number;
-  type: CheckType;
-  /** The configured check port, 0 when none (as the module shows it). */
-  port: number;
-  /** Whether the server was probed at least once. */
+/** One checked server as the status page shows it, and whether it was probed yet. */
+export interface CheckedServer extends CheckPeerStatus {
   probed: boolean;
 }
 

@@ -12,6 +12,7 @@ import { runProbe } from "../../src/check/probes/index.js";
 import type { CheckConf, ServerSpec, UpstreamConf } from "../../src/config/types.js";
 import { Upstream } from "../../src/upstream/upstream.js";
 import { freePort } from "../support/ports.js";
+import { checkConf as probeConf } from "../support/probe-peers.js";
 import { server } from "../support/servers.js";
 
 /** A TCP listener that can go away and come back on the same port; counts the connections it accepted. */
@@ -55,21 +56,7 @@ async function listener(t: TestContext): Promise<Listener> {
 }
 
 function checkConf(over: Partial<CheckConf> = {}): CheckConf {
-  return {
-    type: "tcp",
-    interval: 40,
-    fall: 3,
-    rise: 2,
-    timeout: 500,
-    defaultDown: true,
-    port: 0,
-    send: null,
-    expectAlive: null,
-    keepaliveRequests: 1,
-    fastcgiParams: [],
-    origin: { file: null, line: 0 },
-    ...over,
-  };
+  return probeConf("tcp", { interval: 40, fall: 3, rise: 2, timeout: 500, ...over });
 }
 
 function upstream(name: string, specs: ServerSpec[], check: CheckConf): Upstream {
