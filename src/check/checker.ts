@@ -22,9 +22,17 @@ export type ProbeFn = (
   signal: AbortSignal,
 ) => Promise<ProbeResult>;
 
-/** One checked server as the status page shows it, and whether it was probed yet. */
+/** One checked server as the status page shows it, whether it was probed yet, and its totals (admin API). */
 export interface CheckedServer extends CheckPeerStatus {
   probed: boolean;
+  /** Probes that finished since the server joined. */
+  checks: number;
+  /** Probes that failed. */
+  failedChecks: number;
+  /** Times the server was marked down by its probes. */
+  unhealthy: number;
+  /** Whether the last probe passed; null before the first. */
+  lastPassed: boolean | null;
 }
 
 /** What the checker needs from its surroundings. */
@@ -42,6 +50,10 @@ class Checked {
   rise = 0;
   fall = 0;
   probed = false;
+  checks = 0;
+  failedChecks = 0;
+  unhealthy = 0;
+  lastPassed: boolean | null = null;
   peer: Peer;
   timer: NodeJS.Timeout | null = null;
   running: AbortController | null = null;
@@ -71,7 +83,6 @@ export class HealthChecker {
   readonly #opts: CheckerOptions;
   readonly #random: () => number;
   readonly #upstreams: CheckedUpstream[] = [];
-  #nextIndex = 0;
   #stopped = false;
   /** Configuration loads (1 at start; the runtime issue adds reloads). */
   readonly generation = 1;
@@ -144,6 +155,10 @@ export class HealthChecker {
           type: u.conf.type,
           port: u.conf.port,
           probed: c.probed,
+          checks: c.checks,
+          failedChecks: c.failedChecks,
+          unhealthy: c.unhealthy,
+          lastPassed: c.lastPassed,
         });
       }
     }
@@ -180,7 +195,8 @@ export class HealthChecker {
         peer.setHealthy(known.up, this.#opts.now());
         continue;
       }
-      const c = new Checked(this.#nextIndex++, peer, !u.conf.defaultDown);
+      // The peer's serial: the admin API's server id, so the two pages name a server alike.
+      const c = new Checked(peer.serial, peer, !u.conf.defaultDown);
       u.servers.set(peer.id, c);
       peer.setHealthy(c.up, this.#opts.now());
       // Probed at once (start-up waits for this first round; a server added later should not sit idle for an
@@ -228,6 +244,9 @@ export class HealthChecker {
   #record(u: CheckedUpstream, c: Checked, result: ProbeResult): void {
     const first = !c.probed;
     c.probed = true;
+    c.checks++;
+    c.lastPassed = result.ok;
+    if (!result.ok) c.failedChecks++;
     const name = u.upstream.conf.name;
     if (result.ok) {
       c.rise++;
@@ -243,6 +262,7 @@ export class HealthChecker {
 
   #flip(c: Checked, up: boolean, upstream: string, reason: string | null): void {
     c.up = up;
+    if (!up) c.unhealthy++;
     c.peer.setHealthy(up, this.#opts.now());
     const why = reason === null ? "" : `, ${reason}`;
     this.#opts.log(

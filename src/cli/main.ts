@@ -14,6 +14,7 @@ import { logLine, type Out, printError, printMessages, processOut } from "./outp
 import { sendSignal, SIGNALS } from "./signal.js";
 import { serve } from "../runtime/serve.js";
 import { systemEnv } from "./system.js";
+import { ctl } from "./ctl.js";
 
 /** Options as parsed from the command line. */
 interface Flags {
@@ -60,6 +61,7 @@ export async function main(argv: string[], deps: Partial<MainDeps> = {}): Promis
   const out = deps.out ?? processOut;
   const env = deps.env ?? systemEnv();
   const cwd = deps.cwd ?? process.cwd();
+  if (argv[0] === "ctl") return ctl(argv.slice(1), { out, env, cwd, environ: process.env });
 
   let flags: Flags;
   try {

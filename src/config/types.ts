@@ -282,11 +282,15 @@ export interface ReturnConf {
 export type LocationMatch = "exact" | "prefix" | "prefix_no_regex" | "regex" | "regex_caseless" | "named";
 
 /**
- * A location's own content handler other than `proxy_pass`: a status page. `kind` is the directive's name;
- * `check_status` answers the health-check status page.
+ * A location's own content handler other than `proxy_pass`: a status page or the admin API. `kind` is the
+ * directive's name; `check_status` answers the health-check status page, `api` the NGINX Plus-shaped API
+ * (changes only with `write`).
  */
 export type LocationHandlerConf =
-  { kind: "upstream_show" } | { kind: "upsync_status" } | { kind: "check_status"; format: CheckStatusFormat };
+  | { kind: "upstream_show" }
+  | { kind: "upsync_status" }
+  | { kind: "check_status"; format: CheckStatusFormat }
+  | { kind: "api"; write: boolean };
 
 /** A `location` block, with the effective (merged) settings. */
 export interface LocationConf {

@@ -191,6 +191,11 @@ export class RegistryRunner {
     return this.#synced.find((s) => s.conf.name === name)?.sync ?? null;
   }
 
+  /** The credentials read from `upsync_token_file` of upstream `name` (the admin API writes with them), or null. */
+  token(name: string): string | null {
+    return this.#synced.find((s) => s.conf.name === name)?.token ?? null;
+  }
+
   /** Whether the registry of upstream `name` answers now (false while it is failing). */
   ok(name: string): boolean {
     return !(this.#synced.find((s) => s.conf.name === name)?.failing ?? false);

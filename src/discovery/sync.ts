@@ -39,6 +39,8 @@ export interface UpstreamSyncOptions {
 export interface ServerSyncStatus {
   spec: ServerSpec;
   origin: ServerOrigin;
+  /** When the admin API drained it on this instance (ms), null when it is not drained. */
+  drainingSince: number | null;
 }
 
 /** Sync state of one upstream (issue 4 item 6); times are ms since the epoch, null when it never happened. */
@@ -257,7 +259,11 @@ export class UpstreamSync {
         ageMs: written === null ? null : Math.max(0, now - written),
         error: this.#dumpError,
       },
-      servers: this.#servers.map((spec) => ({ spec, origin: this.#origins.get(spec.address) ?? "config" })),
+      servers: this.#servers.map((spec) => ({
+        spec,
+        origin: this.#origins.get(spec.address) ?? "config",
+        drainingSince: this.#upstream.group.get(spec.address)?.drainingSince ?? null,
+      })),
     };
   }
 

@@ -14,6 +14,11 @@ import { errorPage, httpDate, REASONS, responseHead, serverHeader } from "./resp
 import type { Services } from "./services.js";
 import { Proxying } from "./exchange.js";
 import { getHeader } from "./headers.js";
+import { ChunkedDecoder } from "../http1/chunked.js";
+import type { ShowResponse } from "../status/upstream-show.js";
+
+/** Largest admin API request body: a server's JSON is a few hundred bytes. */
+const API_BODY_MAX = 64 * 1024;
 
 /** What a request needs from its client connection. */
 export interface ClientSide {
@@ -51,6 +56,8 @@ export class ProxyRequest {
   bodySink: ((chunk: Buffer) => void) | null = null;
   /** Body bytes received and not yet forwarded. */
   pending: Buffer[] = [];
+  /** Called once the whole body has arrived (the admin API waits for it). */
+  private bodyDone: (() => void) | null = null;
   private proxying: Proxying | null = null;
   /** client_body_timeout, re-armed on every read of the body. */
   private bodyTimer: NodeJS.Timeout | null = null;
@@ -196,6 +203,7 @@ export class ProxyRequest {
     if (this.body.done) {
       if (this.bodyTimer) clearTimeout(this.bodyTimer);
       this.proxying?.bodyComplete();
+      this.bodyDone?.();
     } else this.bodyTimer?.refresh();
   }
 
@@ -228,11 +236,79 @@ export class ProxyRequest {
     this.finish(false);
   }
 
-  /** Answers a status page location (`upstream_show`, `upsync_status`). */
+  /** Answers a status page location (`upstream_show`, `upsync_status`, `check_status`) or the admin API. */
   private respondHandler(handler: LocationHandlerConf): void {
+    if (handler.kind === "api") {
+      this.respondApi(handler.write);
+      return;
+    }
     // HEAD is answered as GET (same Content-Length); respond() leaves the body out.
     const method = this.ctx.head.method === "HEAD" ? "GET" : this.ctx.head.method;
-    const r = this.svc.handle(handler, { method, args: this.ctx.args });
+    this.sendShow(this.svc.handle(handler, { method, args: this.ctx.args }));
+  }
+
+  /**
+   * Answers the admin API: reads the whole (small) body first, then answers when the API has — a write may wait
+   * for its registry — unless the client went away meanwhile.
+   */
+  private respondApi(write: boolean): void {
+    const ctx = this.ctx;
+    const tooLarge = (): void => {
+      this.svc.logRequestError(
+        "error",
+        ctx,
+        `client intended to send too large body for the API (over ${API_BODY_MAX} bytes)`,
+      );
+      this.abortForClient(413);
+    };
+    if ((ctx.head.contentLength ?? 0) > API_BODY_MAX) {
+      tooLarge();
+      return;
+    }
+    const parts = this.pending;
+    this.pending = [];
+    let size = parts.reduce((n, b) => n + b.length, 0);
+    const run = (): void => {
+      this.bodySink = null;
+      this.bodyDone = null;
+      // Refused meanwhile (too large): the API must not act on it.
+      if (this.finished) return;
+      const raw = Buffer.concat(parts);
+      this.callApi(write, this.body.framing === "chunked" ? dechunk(raw) : raw);
+    };
+    if (this.body.done) {
+      run();
+      return;
+    }
+    // As nginx when it starts reading a body (curl sends Expect for bodies over 1 KiB).
+    if (ctx.head.expectContinue && ctx.head.versionMinor === 1)
+      this.client.socket.write("HTTP/1.1 100 Continue\r\n\r\n");
+    this.bodySink = (chunk) => {
+      parts.push(chunk);
+      size += chunk.length;
+      if (size > API_BODY_MAX) tooLarge();
+    };
+    this.bodyDone = run;
+  }
+
+  private callApi(write: boolean, body: Buffer): void {
+    const ctx = this.ctx;
+    const method = ctx.head.method === "HEAD" ? "GET" : ctx.head.method;
+    const req = { method, path: belowLocation(ctx.location, ctx.path), body: body.length > 0 ? body : null };
+    this.svc.api(write, { ...req, requestId: ctx.requestId() }).then(
+      (r) => {
+        if (!this.finished) this.sendShow(r);
+      },
+      (err: unknown) => {
+        if (this.finished) return;
+        this.svc.logRequestError("crit", ctx, `api failed: ${String(err)}`);
+        this.respondError(500);
+      },
+    );
+  }
+
+  /** Writes a handler's answer; a null body is nginx's error page for its status. */
+  private sendShow(r: ShowResponse): void {
     if (r.body === null) {
       this.respondError(r.status);
       return;
@@ -330,4 +406,17 @@ export class ProxyRequest {
     this.bodySink = null;
     this.client.requestDone(this.ctx, keepAlive && this.body.done);
   }
+}
+
+/** The path below a prefix or exact location (`/api/9/http` under `/api/` → `9/http`); else the whole path. */
+function belowLocation(loc: LocationConf | null, path: string): string {
+  if (!loc || loc.match === "regex" || loc.match === "regex_caseless" || loc.match === "named") return path;
+  return path.startsWith(loc.path) ? path.slice(loc.path.length) : path;
+}
+
+/** The payload of a whole chunked body (already checked by RequestBody). */
+function dechunk(raw: Buffer): Buffer {
+  const out: Buffer[] = [];
+  new ChunkedDecoder().feed(raw, 0, raw.length, (b, s, e) => out.push(Buffer.from(b.subarray(s, e))));
+  return Buffer.concat(out);
 }

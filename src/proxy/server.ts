@@ -39,6 +39,8 @@ import {
 import { loadDumpAtStart } from "../discovery/sync.js";
 import { renderUpstreamShow, type ShowRequest, type ShowResponse } from "../status/upstream-show.js";
 import { renderUpsyncStatus } from "../status/upsync-status.js";
+import { AdminApi, type ApiRequest } from "../control/api.js";
+import { registryWriter } from "../control/registry-writer.js";
 import { ClientConnection } from "./client.js";
 import { resolveListenNames } from "./listen-names.js";
 import { type RequestContext, variable } from "./context.js";
@@ -101,6 +103,8 @@ export class ProxyServer implements Services {
   registry: RegistryRunner | null = null;
   /** Active health checks of the upstreams with `check`. */
   readonly checker: HealthChecker;
+  /** The `api` location handler's state. */
+  private readonly adminApi: AdminApi;
 
   private constructor(
     readonly config: Config,
@@ -116,6 +120,24 @@ export class ProxyServer implements Services {
       probe: opts.probe ?? runProbe,
       ...(opts.random ? { random: opts.random } : {}),
     });
+    this.adminApi = new AdminApi({
+      upstreams: () => this.configuredUpstreams(),
+      registry: () => this.registry,
+      health: () => this.checker.servers(),
+      now: this.now,
+      log: (level, message) => this.errorLog.log(level, message),
+      writer: registryWriter,
+    });
+  }
+
+  /** The upstreams of the configuration, in declaration order (not the implicit ones of `proxy_pass ADDRESS`). */
+  private configuredUpstreams(): Upstream[] {
+    const out: Upstream[] = [];
+    for (const c of this.config.http?.upstreams ?? []) {
+      const u = this.upstreams.get(c.name);
+      if (u) out.push(u);
+    }
+    return out;
   }
 
   /** Builds the proxy for a loaded configuration: resolves upstream host names and opens the logs. */
@@ -196,6 +218,8 @@ export class ProxyServer implements Services {
   handle(handler: LocationHandlerConf, req: ShowRequest): ShowResponse {
     if (handler.kind === "upsync_status") return renderUpsyncStatus(this.registry?.status() ?? [], req);
     if (handler.kind === "check_status") return this.checkStatus(handler.format, req);
+    // The request layer sends `api` to api(), which reads the body first and answers asynchronously.
+    if (handler.kind === "api") return { status: 500, headers: [], body: null };
     // As the module: primary servers only (backup servers are in the dump and upsync_status).
     const list = [...this.upstreams.values()].map((u) => ({
       name: u.conf.name,
@@ -204,6 +228,11 @@ export class ProxyServer implements Services {
       ).filter((spec) => !spec.backup),
     }));
     return renderUpstreamShow(list, req);
+  }
+
+  /** Answers the admin API (`api [write=on]`). */
+  api(write: boolean, req: ApiRequest): Promise<ShowResponse> {
+    return this.adminApi.handle(write, req);
   }
 
   /** The check_status page (check spec §3) with the proxy's per-server traffic and the registry's state. */

@@ -7,6 +7,7 @@ import type { Upstream } from "../upstream/upstream.js";
 import type { LocationMatcher } from "../router/locations.js";
 import type { LogLevel } from "../lib/errors.js";
 import type { RequestContext } from "./context.js";
+import type { ApiRequest } from "../control/api.js";
 
 /** The proxy's shared state for one loaded configuration. */
 export interface Services {
@@ -27,6 +28,8 @@ export interface Services {
   logRequestError(level: LogLevel, ctx: RequestContext, message: string, upstream?: string): void;
   /** Answers a location's status handler. */
   handle(handler: LocationHandlerConf, req: ShowRequest): ShowResponse;
+  /** Answers the admin API (`api [write=on]`); the body was read first. */
+  api(write: boolean, req: ApiRequest): Promise<ShowResponse>;
   /** Random source for balancers (injectable). */
   now(): number;
 }

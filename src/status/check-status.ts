@@ -11,7 +11,7 @@ import type { ShowRequest, ShowResponse } from "./upstream-show.js";
 
 /** One checked server as the page lists it (the checker's CheckedServer fits). */
 export interface CheckPeerStatus {
-  /** Stable id for the server's lifetime in the process; not renumbered when filtering. */
+  /** The server's serial, stable for its lifetime in the process (the admin API's id); not renumbered when filtering. */
   index: number;
   upstream: string;
   /** The address as nginx prints it: `ip:port`, `[v6]:port`. */

@@ -2,7 +2,8 @@
  * The `upsync_status` location handler's answer (issue 4 item 6): the sync state of every synced upstream as
  * JSON — source, last index, last sync and change, last error, refused updates, dump path and age, and each server
  * with where it came from. Field names are snake_case like the NGINX Plus API; times are ISO 8601 (UTC), ages ms,
- * `fail_timeout` seconds as in the registry. Pure: the HTTP layer writes it. `upstream_show` stays as the module's.
+ * `fail_timeout` seconds as in the registry; a server the admin API drains on this instance says so (`drain`, set
+ * by `api`, since when). Pure: the HTTP layer writes it. `upstream_show` stays as the module's.
  */
 import type { SyncStatus } from "../discovery/sync.js";
 import type { ShowRequest, ShowResponse } from "./upstream-show.js";
@@ -16,6 +17,8 @@ export interface UpsyncServerJson {
   down: boolean;
   backup: boolean;
   origin: string;
+  /** Present while this instance drains the server: a local override that registry updates keep. */
+  drain?: { origin: "api"; since: string };
 }
 
 /** One upstream in upsync_status. */
@@ -47,7 +50,7 @@ export function upsyncUpstreamJson(s: SyncStatus): UpsyncUpstreamJson {
     last_error: s.lastError && { message: s.lastError.message, time: iso(s.lastError.time)! },
     refused: s.refused,
     dump: { path: s.dump.path, written: iso(s.dump.written), age_ms: s.dump.ageMs, error: s.dump.error },
-    servers: s.servers.map(({ spec, origin }) => ({
+    servers: s.servers.map(({ spec, origin, drainingSince }) => ({
       server: spec.address,
       weight: spec.weight,
       max_fails: spec.maxFails,
@@ -55,6 +58,7 @@ export function upsyncUpstreamJson(s: SyncStatus): UpsyncUpstreamJson {
       down: spec.down,
       backup: spec.backup,
       origin,
+      ...(drainingSince === null ? {} : { drain: { origin: "api" as const, since: iso(drainingSince)! } }),
     })),
   };
 }

@@ -14,6 +14,7 @@ const TITLES: Record<string, string> = {
   server: "Servers and locations",
   proxy: "Proxying",
   access: "Access control",
+  api: "Admin API (NGINX Plus API)",
 };
 
 const cell = (text: string): string => text.replace(/\|/g, "\\|").replace(/\n/g, " ");

@@ -14,6 +14,8 @@ export class PeerTraffic {
   requests = 0;
   /** Tries counted as failures (nginx's passive-health failures). */
   failures = 0;
+  /** Times the failures reached max_fails, so the server was taken out for fail_timeout (the API's `unavail`). */
+  unavail = 0;
   /** Sum of try durations, seconds. */
   latencySum = 0;
   /** Tries per histogram bucket (not cumulative); the last slot holds those above every bound. */
@@ -30,8 +32,16 @@ export class PeerTraffic {
   }
 }
 
+/** The last serial handed out: serials are process-wide and never reused. */
+let lastSerial = -1;
+
 /** Runtime state of one upstream server, keyed by upstream + host:port; survives spec updates. */
 export class Peer {
+  /**
+   * Stable number for the peer's lifetime, never reused in the process: the admin API's server `id` and the
+   * `check_status` index. A server removed and added again is a new peer with a new serial.
+   */
+  readonly serial: number;
   /** What the config or registry says now; replaced by update(), the state below is kept. */
   spec: ServerSpec;
   /** Name of the upstream the peer belongs to. */
@@ -52,14 +62,17 @@ export class Peer {
   effectiveWeight: number;
   /** Verdict of active health checks; use setHealthy() so a recovery starts slow start. */
   healthy = true;
-  /** Set while the peer is drained: it finishes what it has and takes nothing new. */
+  /** Set while the peer is drained: it finishes what it has and takes nothing new (the admin API sets it). */
   draining = false;
+  /** When `draining` was last set (ms), for upsync_status; null while not draining. */
+  drainingSince: number | null = null;
   /** When the current slow-start ramp began; -Infinity when the peer serves at full weight. */
   rampFrom: number;
   /** Requests, failures and response times. */
   readonly traffic = new PeerTraffic();
 
   constructor(upstream: string, spec: ServerSpec, now: number) {
+    this.serial = ++lastSerial;
     this.upstream = upstream;
     this.id = spec.address;
     this.spec = spec;
@@ -82,6 +95,13 @@ export class Peer {
     this.spec = spec;
   }
 
+  /** Starts or ends draining (the admin API's `drain`); local to this instance and kept across spec updates. */
+  setDraining(on: boolean, now: number): void {
+    if (on && !this.draining) this.drainingSince = now;
+    if (!on) this.drainingSince = null;
+    this.draining = on;
+  }
+
   /** Records an active health check verdict; a transition to healthy starts slow start. */
   setHealthy(healthy: boolean, now: number): void {
     if (healthy && !this.healthy) this.rampFrom = now;
@@ -93,9 +113,15 @@ export class Peer {
     const s = this.spec;
     if (s.down || !this.healthy || this.draining) return false;
     if (s.maxConns > 0 && this.active >= s.maxConns) return false;
+    return !this.failedOut(now, single);
+  }
+
+  /** Whether max_fails failures within fail_timeout keep the peer out now (the admin API's `unavail` state). */
+  failedOut(now: number, single: boolean): boolean {
+    const s = this.spec;
     // nginx: the only server of a group is "never considered unavailable" because of failures.
-    if (single) return true;
-    return !(s.maxFails > 0 && this.fails >= s.maxFails && now - this.checked <= s.failTimeout);
+    if (single) return false;
+    return s.maxFails > 0 && this.fails >= s.maxFails && now - this.checked <= s.failTimeout;
   }
 
   /** Weight in effect now, ramping up over spec.slowStart after it became available (new, or recovered). */
@@ -128,6 +154,7 @@ export class Peer {
     const s = this.spec;
     this.traffic.failures++;
     this.fails++;
+    if (s.maxFails > 0 && this.fails === s.maxFails) this.traffic.unavail++;
     this.accessed = now;
     this.checked = now;
     if (s.maxFails > 0) this.effectiveWeight -= Math.floor(s.weight / s.maxFails);

@@ -19,6 +19,8 @@ export class Upstream {
   readonly balancer: Balancer;
   private readonly pools = new Map<Peer, PeerPool>();
   private readonly observers: (() => void)[] = [];
+  /** Removed peers that still had requests in flight (NGINX's "zombies"); pruned when asked. */
+  private readonly removed = new Set<Peer>();
 
   constructor(
     readonly conf: UpstreamConf,
@@ -59,6 +61,7 @@ export class Upstream {
     for (const peer of removed) {
       this.pools.get(peer)?.close();
       this.pools.delete(peer);
+      if (peer.active > 0) this.removed.add(peer);
     }
     for (const fn of this.observers) fn();
   }
@@ -66,6 +69,19 @@ export class Upstream {
   /** Calls `fn` after every membership change (active health checks follow the servers this way). */
   onMembership(fn: () => void): void {
     this.observers.push(fn);
+  }
+
+  /** Idle keep-alive connections to the servers now (the admin API's `keepalive`). */
+  idleConnections(): number {
+    let n = 0;
+    for (const p of this.pools.values()) n += p.idleCount;
+    return n;
+  }
+
+  /** Removed servers that still have requests in flight (the admin API's `zombies`). */
+  zombies(): number {
+    for (const peer of this.removed) if (peer.active === 0) this.removed.delete(peer);
+    return this.removed.size;
   }
 
   /** Closes every idle connection. */

@@ -1,6 +1,7 @@
 /** Every module of directives, in the order their `finish` steps build the Config. */
 import type { ConfigModule } from "../engine.js";
 import { access } from "./access.js";
+import { api } from "./api.js";
 import { check } from "./check.js";
 import { core } from "./core.js";
 import { http } from "./http.js";
@@ -11,7 +12,10 @@ import { upstream } from "./upstream.js";
 import { upsync } from "./upsync.js";
 import { vars } from "./vars.js";
 
-/** Modules in finish order: the variable check runs last, once every regex capture is known. */
+/**
+ * Modules in finish order: `api` checks merged location settings, so after `server` and `access`; the variable
+ * check runs last, once every regex capture is known.
+ */
 export const MODULES: readonly ConfigModule[] = [
   core,
   http,
@@ -22,5 +26,6 @@ export const MODULES: readonly ConfigModule[] = [
   server,
   proxy,
   access,
+  api,
   vars,
 ];
