@@ -3,13 +3,15 @@
  * cleanly on Ctrl-C.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { send, until } from "../support/client.js";
 
 const START = fileURLToPath(new URL("../../../examples/quickstart/start.js", import.meta.url));
+const CONF = fileURLToPath(new URL("../../../examples/quickstart/syncgate.conf", import.meta.url));
+const BIN = fileURLToPath(new URL("../../../bin/syncgate", import.meta.url));
 
 test("the quick start serves both demo backends through syncgate, then stops on SIGINT with status 0", async (t) => {
   const child = spawn(process.execPath, [START], { stdio: ["ignore", "pipe", "pipe"] });
@@ -32,6 +34,14 @@ test("the quick start serves both demo backends through syncgate, then stops on 
       "        server 127.0.0.1:8081 weight=1 max_fails=2 fail_timeout=3s;\n" +
       "        server 127.0.0.1:8082 weight=1 max_fails=2 fail_timeout=3s;\n",
   );
+  // The admin API answers syncgate ctl on loopback with the quick start's password, and nobody without it.
+  const ctl = spawnSync(process.execPath, [BIN, "ctl", "-c", CONF, "--json", "status"], {
+    env: { ...process.env, SYNCGATE_API_AUTH: "admin:quickstart" },
+    encoding: "utf8",
+  });
+  assert.equal(ctl.status, 0, ctl.stderr);
+  assert.match(ctl.stdout, /127\.0\.0\.1:8081/);
+  assert.equal((await send(8080, "/api/9/http/upstreams")).status, 401);
   const exited = once(child, "exit");
   child.kill("SIGINT");
   const [code] = (await exited) as [number | null];
