@@ -6,8 +6,11 @@ export const ALL_PROXIES = ["syncgate", "nginx", "haproxy", "http-proxy", "undic
 /** One proxy's name. */
 export type ProxyName = (typeof ALL_PROXIES)[number];
 
-/** Which benchmark runs: the proxies side by side (the default), or registry churn and propagation. */
-export type Scenario = "proxies" | "churn";
+/**
+ * Which benchmark runs: the proxies side by side (the default), registry churn and propagation, or the cost of
+ * active health checks.
+ */
+export type Scenario = "proxies" | "churn" | "checks";
 
 /** `--scenario churn` (issue 4 items 8 and 9): syncgate following a registry vs nginx reloading. */
 export interface ChurnOptions {
@@ -19,6 +22,16 @@ export interface ChurnOptions {
   samples: number;
   /** Seed of round 1's change sequence (round N uses seed + N - 1), for replaying a run. */
   seed: number;
+}
+
+/** `--scenario checks` (issue 5 item 6): syncgate's CPU per request with and without probing many servers. */
+export interface ChecksOptions {
+  /** Servers of the extra upstream, each a real listener, probed every `intervalMs` in the runs with checks. */
+  servers: number;
+  /** `check type=`: http (the realistic case) or tcp (the cheap one). */
+  type: "http" | "tcp";
+  /** `check interval=` in milliseconds. */
+  intervalMs: number;
 }
 
 /** What one `npm run bench` does. */
@@ -48,6 +61,8 @@ export interface BenchOptions {
   save: boolean;
   /** Set with `--scenario churn`, else null. */
   churn: ChurnOptions | null;
+  /** Set with `--scenario checks`, else null. */
+  checks: ChecksOptions | null;
 }
 
 const USAGE = `usage: npm run bench -- [options]   (or the BENCH_* environment variables)
@@ -59,8 +74,9 @@ const USAGE = `usage: npm run bench -- [options]   (or the BENCH_* environment v
   --keepalive N    nginx/syncgate upstream keepalive   BENCH_KEEPALIVE  default the largest --conns
   --tool T         auto | wrk | autocannon             BENCH_TOOL       default auto
   --no-save        print only, write no results        BENCH_SAVE=0
-  --scenario S     proxies | churn                     BENCH_SCENARIO   default proxies
+  --scenario S     proxies | churn | checks            BENCH_SCENARIO   default proxies
   --churn          short for --scenario churn
+  --checks         short for --scenario checks
 
 --scenario churn: syncgate following a Consul KV folder (the Consul API double) vs nginx rewriting its server
 file + reload, under wrk while the membership changes; then syncgate's propagation delay (registry write
@@ -70,6 +86,14 @@ defaults to 10, --conns to 64 and --rounds to 3.
   --backends N     backends in the pool (at least 4)   BENCH_CHURN_BACKENDS  default 8
   --samples N      propagation samples, no load        BENCH_SAMPLES         default 300
   --seed N         seed of the change sequence         BENCH_SEED            default from the clock
+
+--scenario checks: syncgate alone, started afresh for each run, alternately without and with active health
+checks of an extra upstream of --servers real listeners (one nginx worker on CPU 1) and of the traffic's own
+upstream; CPU µs per request with checks ÷ without (target ≤ 1.10). There --duration defaults to 10, --conns
+to 64, --warmup to 2 and --rounds to 5; --proxies is ignored.
+  --servers N      checked servers (the extra upstream) BENCH_CHECK_SERVERS  default 2000
+  --check-type T   http | tcp                          BENCH_CHECK_TYPE     default http
+  --interval MS    check interval, milliseconds        BENCH_CHECK_INTERVAL default 1000
 `;
 
 /** Thrown for a bad flag; the message is meant for the user. */
@@ -109,6 +133,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     backends: env.BENCH_CHURN_BACKENDS,
     samples: env.BENCH_SAMPLES,
     seed: env.BENCH_SEED,
+    servers: env.BENCH_CHECK_SERVERS,
+    "check-type": env.BENCH_CHECK_TYPE,
+    interval: env.BENCH_CHECK_INTERVAL,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
@@ -124,8 +151,12 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       raw.scenario = "churn";
       continue;
     }
+    if (arg === "--checks") {
+      raw.scenario = "checks";
+      continue;
+    }
     const m =
-      /^--(duration|warmup|rounds|conns|proxies|keepalive|tool|scenario|rate|backends|samples|seed)(?:=(.*))?$/.exec(
+      /^--(duration|warmup|rounds|conns|proxies|keepalive|tool|scenario|rate|backends|samples|seed|servers|check-type|interval)(?:=(.*))?$/.exec(
         arg,
       );
     if (!m?.[1]) throw new UsageError(`unknown option "${arg}"\n${USAGE}`);
@@ -138,31 +169,53 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     throw new UsageError(`--tool: expected auto, wrk or autocannon, got "${tool}"`);
   }
   const scenario = raw.scenario ?? "proxies";
-  if (scenario !== "proxies" && scenario !== "churn") {
-    throw new UsageError(`--scenario: expected proxies or churn, got "${scenario}"`);
+  if (scenario !== "proxies" && scenario !== "churn" && scenario !== "checks") {
+    throw new UsageError(`--scenario: expected proxies, churn or checks, got "${scenario}"`);
   }
   const churn = scenario === "churn";
-  if (!churn) {
-    const stray = ["rate", "backends", "samples", "seed"].find((k) =>
-      argv.some((a) => a.startsWith(`--${k}`)),
-    );
-    if (stray !== undefined) throw new UsageError(`--${stray} applies to --scenario churn only`);
-  }
-  const conns = (raw.conns ?? (churn ? "64" : "64,256"))
+  const checks = scenario === "checks";
+  const only = (flags: string[], mine: boolean, name: string): void => {
+    if (mine) return;
+    const stray = flags.find((k) => argv.some((a) => a === `--${k}` || a.startsWith(`--${k}=`)));
+    if (stray !== undefined) throw new UsageError(`--${stray} applies to --scenario ${name} only`);
+  };
+  only(["rate", "backends", "samples", "seed"], churn, "churn");
+  only(["servers", "check-type", "interval"], checks, "checks");
+  // The scenario's own defaults where the main bench's would not fit.
+  const byScenario = (main: string, churned: string, checked: string): string =>
+    churn ? churned : checks ? checked : main;
+  const conns = (raw.conns ?? byScenario("64,256", "64", "64"))
     .split(",")
     .map((c) => positiveInt("--conns", c.trim()));
   return {
     scenario,
-    durationS: positiveInt("--duration", raw.duration ?? (churn ? "10" : "5")),
-    warmupS: raw.warmup === "0" ? 0 : positiveInt("--warmup", raw.warmup ?? "1"),
-    rounds: positiveInt("--rounds", raw.rounds ?? (churn ? "3" : "4")),
+    durationS: positiveInt("--duration", raw.duration ?? byScenario("5", "10", "10")),
+    warmupS: raw.warmup === "0" ? 0 : positiveInt("--warmup", raw.warmup ?? byScenario("1", "1", "2")),
+    rounds: positiveInt("--rounds", raw.rounds ?? byScenario("4", "3", "5")),
     conns,
-    proxies: churn ? ["syncgate", "nginx"] : proxyList(raw.proxies ?? ALL_PROXIES.join(",")),
+    proxies: churn
+      ? ["syncgate", "nginx"]
+      : checks
+        ? ["syncgate"]
+        : proxyList(raw.proxies ?? ALL_PROXIES.join(",")),
     keepalive: raw.keepalive === undefined ? Math.max(...conns) : positiveInt("--keepalive", raw.keepalive),
     tool,
     save: raw.save !== "0",
     churn: churn ? churnOptions(raw) : null,
+    checks: checks ? checksOptions(raw) : null,
   };
+}
+
+function checksOptions(raw: Record<string, string | undefined>): ChecksOptions {
+  const servers = positiveInt("--servers", raw.servers ?? "2000");
+  // Each is a port of 127.0.0.1 from the ephemeral range (which must keep room for the probes' own), held open
+  // by the harness while it picks them.
+  if (servers > 10_000) throw new UsageError(`--servers: at most 10000, got ${servers}`);
+  const type = raw["check-type"] ?? "http";
+  if (type !== "http" && type !== "tcp") {
+    throw new UsageError(`--check-type: expected http or tcp, got "${type}"`);
+  }
+  return { servers, type, intervalMs: positiveInt("--interval", raw.interval ?? "1000") };
 }
 
 function churnOptions(raw: Record<string, string | undefined>): ChurnOptions {

@@ -8,6 +8,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
+import { runChecksScenario } from "./checks/scenario.js";
 import { runChurnScenario } from "./churn/scenario.js";
 import { startBackends, startContender, type Contender, type Setup } from "./contenders.js";
 import { checkGoals } from "./goals.js";
@@ -183,6 +184,15 @@ async function main(argv: string[]): Promise<number> {
       `bench: registry churn, ${info.nproc} CPUs (${info.cpuModel}), Node ${info.node}, ${info.nginx}, ${info.loadTool}`,
     );
     return runChurnScenario({ root, tmp, tools, info, opts, pinned, wrkScript, say });
+  }
+  if (opts.scenario === "checks") {
+    const info = await machineInfo(root, tools, new Date());
+    const c = opts.checks;
+    say(
+      `bench: active health checks (${c?.servers} servers, type=${c?.type}, interval=${c?.intervalMs}), ` +
+        `${info.nproc} CPUs (${info.cpuModel}), Node ${info.node}, ${info.nginx}, ${info.loadTool}`,
+    );
+    return runChecksScenario({ root, tmp, tools, info, opts, pinned, wrkScript, say });
   }
   const ports = await freePorts(2 + opts.proxies.length);
   const setup: Setup = {

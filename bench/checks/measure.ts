@@ -1,0 +1,231 @@
+/**
+ * One run of `--scenario checks`: syncgate started afresh with one configuration (without or with checks), then
+ * a few seconds with no load (its idle CPU: the probes' own cost), a warm-up, and the measured wrk run — CPU
+ * time of the process per request, peak RSS and open files, and the probes the targets accepted meanwhile.
+ * syncgate is stopped again at the end, so the other configuration never competes with it for CPU 0.
+ */
+import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { runLoad, type LoadResult } from "../load.js";
+import {
+  busyPercent,
+  clockTicks,
+  cpuTicks,
+  cpuTimes,
+  otherCpuPercent,
+  rssBytes,
+  selfTicks,
+  tcpActiveOpens,
+} from "../proc-stats.js";
+import { stop } from "../procs.js";
+import { checkBehaviour, waitReady } from "../sanity.js";
+import {
+  acceptedSoFar,
+  checkCounts,
+  openFileLimit,
+  openFiles,
+  startSyncgate,
+  timeWaitSockets,
+  type CheckCounts,
+  type ChecksConfig,
+  type ChecksSetup,
+} from "./setup.js";
+
+/** One measured run. */
+export interface ChecksRun extends LoadResult {
+  round: number;
+  conns: number;
+  config: ChecksConfig;
+  /** socketErrors + badStatus. */
+  errors: number;
+  /** From spawn until syncgate answered (with checks: and listed every server up), ms. */
+  startMs: number;
+  /** syncgate's soft open-file limit as started (after `ulimit -n`). */
+  fdLimit: number | null;
+  /** syncgate's CPU with no load for `idleS` seconds, % of one core, and the probes accepted meanwhile per second. */
+  idleCpuPct: number;
+  idleProbesPerS: number;
+  /** Peak VmRSS during the measured run, MB; peak open files. */
+  rssMB: number;
+  peakFds: number | null;
+  /** syncgate's user + system CPU time during the measured run over its requests, µs; and the two parts. */
+  cpuUsPerReq: number;
+  userUsPerReq: number;
+  sysUsPerReq: number;
+  cpu0BusyPct: number | null;
+  cpu1BusyPct: number | null;
+  otherCpuPct: number | null;
+  tcpConnects: number;
+  /** TCP sockets in TIME_WAIT on the machine when the measured run began. */
+  timeWait: number | null;
+  /** Connections the targets accepted per second of the measured run: the probes made. */
+  probesPerS: number;
+  /** With checks: the pool's rise counters' growth per second over the run (successful probes); else null. */
+  successesPerS: number | null;
+  /** With checks: the status page after the run; else null. */
+  status: CheckCounts | null;
+  /** Behaviour problems seen before the run (the main bench's sanity check; first run of each config only). */
+  problems: string[];
+  failure?: string;
+}
+
+/** What a run needs from the scenario. */
+export interface ChecksRunSpec {
+  setup: ChecksSetup;
+  config: ChecksConfig;
+  port: number;
+  round: number;
+  conns: number;
+  durationS: number;
+  warmupS: number;
+  idleS: number;
+  wrkScript: string;
+  /** Run the main bench's behaviour check first. */
+  sanity: boolean;
+  /** Pids of the backends and targets (for the other-CPU figure). */
+  ourPids: number[];
+}
+
+/** Peak RSS and open files of one process, sampled every `everyMs`. */
+class PeakSampler {
+  rss = 0;
+  fds: number | null = null;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly pid: number,
+    everyMs = 100,
+  ) {
+    this.#sample();
+    this.#timer = setInterval(() => this.#sample(), everyMs);
+  }
+
+  #sample(): void {
+    this.rss = Math.max(this.rss, rssBytes([this.pid]));
+    const fds = openFiles(this.pid);
+    if (fds !== null) this.fds = Math.max(this.fds ?? 0, fds);
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#sample();
+  }
+}
+
+/** User and system CPU ticks of one process (fields 14 and 15 of /proc/PID/stat); zeros once it is gone. */
+function userSysTicks(pid: number): [number, number] {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    return [Number(f[11]), Number(f[12])];
+  } catch {
+    return [0, 0];
+  }
+}
+
+/** Waits until the status page lists `expected` servers, all up; throws after `timeoutMs`. */
+async function waitAllUp(port: number, expected: number, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let last = "no answer";
+  while (performance.now() < deadline) {
+    try {
+      const c = await checkCounts(port);
+      if (c.total === expected && c.down === 0) return;
+      last = `${c.total} listed, ${c.down} down`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await sleep(200);
+  }
+  throw new Error(`check_status never listed ${expected} servers all up in ${timeoutMs} ms (${last})`);
+}
+
+/** Starts syncgate with `spec.config`, measures it, stops it. */
+export async function measureChecks(spec: ChecksRunSpec): Promise<ChecksRun> {
+  const { setup } = spec;
+  const withChecks = spec.config === "with";
+  const t0 = performance.now();
+  const sg = startSyncgate(setup, spec.config, spec.port);
+  const pid = sg.proc.pid; // `sh -c ... exec` and taskset both exec: this is node.
+  try {
+    await waitReady(sg.proc, spec.port, "/healthz");
+    if (withChecks) await waitAllUp(spec.port, setup.targets.length + setup.backends.length, 20_000);
+    const startMs = performance.now() - t0;
+    const problems = spec.sanity
+      ? await checkBehaviour(spec.port, setup.backends, sg.accessLog).catch((e: unknown) => [String(e)])
+      : [];
+    const fdLimit = openFileLimit(pid);
+
+    // No load: what the probes cost on their own (and a process at rest without them).
+    const idleAccepts = await acceptedSoFar(setup.control);
+    const idleTicks = cpuTicks([pid]);
+    const idleT = performance.now();
+    await sleep(spec.idleS * 1000);
+    const idleSeconds = (performance.now() - idleT) / 1000;
+    const idleCpuPct = (100 * (cpuTicks([pid]) - idleTicks)) / clockTicks / idleSeconds;
+    const idleProbesPerS = ((await acceptedSoFar(setup.control)) - idleAccepts - 1) / idleSeconds;
+
+    const load = { url: `http://127.0.0.1:${spec.port}/`, conns: spec.conns, cpu: setup.loadCpu };
+    if (spec.warmupS > 0) await runLoad(setup.tools, spec.wrkScript, { ...load, seconds: spec.warmupS });
+
+    // The status page lists every server: read it outside the CPU window.
+    const statusBefore = withChecks ? await checkCounts(spec.port) : null;
+    const statusBeforeT = performance.now();
+    const acceptsBefore = await acceptedSoFar(setup.control);
+    const acceptsBeforeT = performance.now();
+    const timeWait = timeWaitSockets();
+    const cpuBefore = cpuTimes();
+    const [userBefore, sysBefore] = userSysTicks(pid);
+    const opensBefore = tcpActiveOpens();
+    const oursBefore = cpuTicks(spec.ourPids) + selfTicks();
+    const sampler = new PeakSampler(pid);
+    let result: LoadResult;
+    try {
+      result = await runLoad(setup.tools, spec.wrkScript, { ...load, seconds: spec.durationS });
+    } finally {
+      sampler.stop();
+    }
+    const [userAfter, sysAfter] = userSysTicks(pid);
+    const ticks = userAfter - userBefore + (sysAfter - sysBefore);
+    const perReq = (t: number): number =>
+      result.requests > 0 ? (t * 1e6) / clockTicks / result.requests : NaN;
+    const cpuAfter = cpuTimes();
+    const tcpConnects = tcpActiveOpens() - opensBefore;
+    const ours = ticks + cpuTicks(spec.ourPids) + selfTicks() - oursBefore;
+    const accepts = (await acceptedSoFar(setup.control)) - acceptsBefore - 1; // Minus this reading's own.
+    const acceptsSeconds = (performance.now() - acceptsBeforeT) / 1000;
+    const status = withChecks ? await checkCounts(spec.port) : null;
+    const statusSeconds = (performance.now() - statusBeforeT) / 1000;
+    if (sg.proc.exited !== null) throw new Error(`syncgate exited (${sg.proc.exited}) during the run`);
+    return {
+      round: spec.round,
+      conns: spec.conns,
+      config: spec.config,
+      ...result,
+      errors: result.socketErrors + result.badStatus,
+      startMs,
+      fdLimit,
+      idleCpuPct,
+      idleProbesPerS,
+      rssMB: sampler.rss / 2 ** 20,
+      peakFds: sampler.fds,
+      cpuUsPerReq: perReq(ticks),
+      userUsPerReq: perReq(userAfter - userBefore),
+      sysUsPerReq: perReq(sysAfter - sysBefore),
+      cpu0BusyPct: setup.proxyCpu === null ? null : busyPercent(cpuBefore, cpuAfter, `cpu${setup.proxyCpu}`),
+      cpu1BusyPct: setup.loadCpu === null ? null : busyPercent(cpuBefore, cpuAfter, `cpu${setup.loadCpu}`),
+      otherCpuPct: otherCpuPercent(cpuBefore, cpuAfter, ours),
+      tcpConnects,
+      timeWait,
+      probesPerS: accepts / acceptsSeconds,
+      successesPerS:
+        status === null || statusBefore === null
+          ? null
+          : (status.poolRise - statusBefore.poolRise) / statusSeconds,
+      status,
+      problems,
+    };
+  } finally {
+    await stop(sg.proc);
+  }
+}
