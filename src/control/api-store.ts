@@ -5,6 +5,8 @@
  */
 import type { ServerSpec } from "../config/types.js";
 import type { Upstream } from "../upstream/upstream.js";
+import { formatDump, writeDumpAtomic } from "../discovery/dump.js";
+import { ControlError } from "./types.js";
 
 /** "applied": this instance serves the change now; "pending": written, not back from the registry yet. */
 export type StoreOutcome = "applied" | "pending";
@@ -34,13 +36,34 @@ export interface ServerStore {
 export const NGINX_DEFAULTS: StoreDefaults = { weight: 1, maxFails: 1, failTimeout: 10_000 };
 
 /**
- * An upstream with no source: the new list applies at once (peers that stay keep their state). Nothing is
- * persisted: such an upstream has no dump file, so the config's servers come back at the next start.
+ * An upstream with no source: the new list applies at once (peers that stay keep their state). With an
+ * `upsync_dump_path` the list is also saved there (atomically; start-up loads it), else it lasts until the next
+ * start. The answer waits for the write: a change the API acknowledged survives a restart.
  */
 export function memoryStore(upstream: Upstream, now: () => number): ServerStore {
   const specs = (): ServerSpec[] => upstream.group.all().map((p) => p.spec);
+  let writing: Promise<void> = Promise.resolve();
+  const save = async (list: ServerSpec[]): Promise<StoreOutcome> => {
+    upstream.apply(list, now());
+    const path = upstream.conf.dumpPath;
+    if (path === null || list.length === 0) return "applied";
+    const text = formatDump(upstream.conf.name, list, { source: "api", index: "", time: now() });
+    // One write at a time, in order: the last change is the file's content.
+    const job = writing.then(() => writeDumpAtomic(path, text));
+    writing = job.catch(() => undefined);
+    try {
+      await job;
+    } catch (err) {
+      throw new ControlError(
+        "DumpWriteFailed",
+        `applied, but saving it to ${path} failed: ${err instanceof Error ? err.message : String(err)}`,
+        500,
+      );
+    }
+    return "applied";
+  };
   return {
-    source: "memory",
+    source: upstream.conf.dumpPath === null ? "memory" : `memory, saved to ${upstream.conf.dumpPath}`,
     defaults: NGINX_DEFAULTS,
     has: (address) => Promise.resolve(upstream.group.get(address) !== undefined),
     put(spec) {
@@ -48,15 +71,10 @@ export function memoryStore(upstream: Upstream, now: () => number): ServerStore 
       const i = list.findIndex((s) => s.address === spec.address);
       if (i >= 0) list[i] = spec;
       else list.push(spec);
-      upstream.apply(list, now());
-      return Promise.resolve("applied");
+      return save(list);
     },
     remove(address) {
-      upstream.apply(
-        specs().filter((s) => s.address !== address),
-        now(),
-      );
-      return Promise.resolve("applied");
+      return save(specs().filter((s) => s.address !== address));
     },
   };
 }

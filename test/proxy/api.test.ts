@@ -5,6 +5,7 @@
  * the catalog's refusal, and the error documents with their codes.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test, type TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { OutgoingHttpHeaders } from "node:http";
@@ -574,4 +575,31 @@ test("the API's ids are the check_status indexes; health checks show in the peer
   assert.equal(up.state, "up");
   assert.equal(up.health_checks!.last_passed, true);
   assert.equal(up.health_checks!.unhealthy, 0);
+});
+
+test("an upstream with no source but an upsync_dump_path: API changes are saved there and loaded at the next start", async (t) => {
+  const a = await startBackend(t, "a");
+  const b = await startBackend(t, "b");
+  const dir = tempDir(t);
+  const dump = `${dir}/backend.conf`;
+  const http = (port: number): string =>
+    `upstream backend { server ${a.addr}; upsync_dump_path ${dump}; }
+     server { listen 127.0.0.1:${port};
+       location / { proxy_pass http://backend; }
+       location /api/ { allow 127.0.0.1; deny all; api write=on; } }`;
+  const port = await freePort();
+  const first = await startProxy(t, http(port));
+  const added = await call(port, "POST", "9/http/upstreams/backend/servers", { server: b.addr, weight: 3 });
+  assert.equal(added.status, 201, JSON.stringify(added.doc));
+  // Saved before the answer: the dump lists both, in the server-line format.
+  const text = readFileSync(dump, "utf8");
+  assert.match(text, /^# syncgate dump of upstream backend; source: api;/);
+  assert.ok(text.includes(`server ${b.addr} weight=3 max_fails=1 fail_timeout=10s;`), text);
+  await first.proxy.close();
+
+  // The next start serves what the API left, not only the config's server.
+  const port2 = await freePort();
+  await startProxy(t, http(port2));
+  const seen = new Set((await answers(port2, 8)).map((x) => x));
+  assert.deepEqual([...seen].sort(), ["a", "b"]);
 });

@@ -107,23 +107,27 @@ export const upsync: ConfigModule = {
       const n = noted(st, u);
       const up = u.conf.upsync;
       if (up === null) {
-        // The module accepts both without `upsync` and does nothing with them; say so.
-        for (const d of [n.dump, n.lb?.d]) {
-          if (d) st.warn(d, `"${d.name}" has no effect without "upsync" in the upstream, ignored`);
+        // The module ignores both without `upsync`. syncgate keeps a dump path: the admin API saves the changes
+        // it makes to such an upstream there, and start-up loads them. upsync_lb has no use: say so.
+        const d = n.lb?.d;
+        if (d) st.warn(d, `"${d.name}" has no effect without "upsync" in the upstream, ignored`);
+        if (n.dump === undefined) {
+          u.conf.dumpPath = null;
+          continue;
         }
-        u.conf.dumpPath = null;
-        continue;
+      } else {
+        up.lb = n.lb?.value ?? null;
+        u.conf.dumpPath ??= defaultDumpPath(u.conf.name);
       }
-      up.lb = n.lb?.value ?? null;
-      u.conf.dumpPath ??= defaultDumpPath(u.conf.name);
-      const other = dumps.get(u.conf.dumpPath);
+      const dumpPath = u.conf.dumpPath!;
+      const other = dumps.get(dumpPath);
       if (other !== undefined) {
         throw fail(
-          n.dump ?? up.origin,
-          `upstream "${u.conf.name}" has the same dump file "${u.conf.dumpPath}" as upstream "${other}"`,
+          n.dump ?? up!.origin,
+          `upstream "${u.conf.name}" has the same dump file "${dumpPath}" as upstream "${other}"`,
         );
       }
-      dumps.set(u.conf.dumpPath, u.conf.name);
+      dumps.set(dumpPath, u.conf.name);
     }
   },
   directives: [
@@ -163,7 +167,8 @@ export const upsync: ConfigModule = {
         text:
           "Where the upstream's servers are saved after every change (atomically, as `server ...;` lines) and loaded " +
           "from at start, before the registry is asked. `include` it in the upstream as with nginx-upsync-module: " +
-          "there a missing or empty dump file is fine. Relative to the prefix.",
+          "there a missing or empty dump file is fine. Relative to the prefix. In an upstream without `upsync` it " +
+          "keeps the changes made through the admin API (`api write=on`) and is loaded at start.",
       },
       handle(d, scope, st) {
         const u = upstreamOf(scope);
