@@ -6,22 +6,45 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ProxyName } from "./options.js";
 import { start, type Started } from "./procs.js";
+import { waitReady } from "./sanity.js";
 import type { Tools } from "./system.js";
 
-/** What every start needs to know. */
-export interface Setup {
+/** What starting anything in any scenario needs to know. */
+export interface BaseSetup {
   /** The repository root. */
   root: string;
   /** The run's temp folder (configs, logs, pids). */
   tmp: string;
   tools: Tools;
-  /** The two backend ports. */
-  backends: [number, number];
   /** nginx/syncgate upstream `keepalive`. */
   keepalive: number;
   /** CPU for the proxies, and for backends + load generator (null: no pinning). */
   proxyCpu: string | null;
   loadCpu: string | null;
+}
+
+/** What every start of the main bench needs to know. */
+export interface Setup extends BaseSetup {
+  /** The two backend ports. */
+  backends: [number, number];
+}
+
+/** The base setup of a run: the proxy on CPU 0 and everything else on CPU 1 when `pinned`. */
+export function baseSetup(c: {
+  root: string;
+  tmp: string;
+  tools: Tools;
+  opts: { keepalive: number };
+  pinned: boolean;
+}): BaseSetup {
+  return {
+    root: c.root,
+    tmp: c.tmp,
+    tools: c.tools,
+    keepalive: c.opts.keepalive,
+    proxyCpu: c.pinned ? "0" : null,
+    loadCpu: c.pinned ? "1" : null,
+  };
 }
 
 /** A started proxy under test. */
@@ -35,34 +58,68 @@ export interface Contender {
   configFile: string | null;
 }
 
+/** The text of the template `name` in bench/conf/. */
+export function template(root: string, name: string): string {
+  return readFileSync(join(root, "bench", "conf", name), "utf8");
+}
+
+/** `text` with every `@KEY@` replaced by `vars[KEY]`, key by key in their order. */
+export function fill(text: string, vars: Record<string, string>): string {
+  for (const [k, v] of Object.entries(vars)) text = text.replaceAll(`@${k}@`, v);
+  return text;
+}
+
+/** The placeholders of the main bench's templates (proxies and backends). */
+export function mainVars(setup: Setup, port: number): Record<string, string> {
+  return {
+    TMP: setup.tmp,
+    PORT: String(port),
+    B1: String(setup.backends[0]),
+    B2: String(setup.backends[1]),
+    KEEPALIVE: String(setup.keepalive),
+  };
+}
+
 /** Fills a template from bench/conf/ and writes it to `dir/file`. */
-function writeConfig(setup: Setup, template: string, dir: string, file: string, port: number): string {
-  const text = readFileSync(join(setup.root, "bench", "conf", template), "utf8")
-    .replaceAll("@TMP@", setup.tmp)
-    .replaceAll("@PORT@", String(port))
-    .replaceAll("@B1@", String(setup.backends[0]))
-    .replaceAll("@B2@", String(setup.backends[1]))
-    .replaceAll("@KEEPALIVE@", String(setup.keepalive));
+function writeConfig(setup: Setup, name: string, dir: string, file: string, port: number): string {
   const path = join(dir, file);
-  writeFileSync(path, text);
+  writeFileSync(path, fill(template(setup.root, name), mainVars(setup, port)));
   return path;
 }
 
-function folder(setup: Setup, name: string): string {
+/** `tmp/name`, created if need be. */
+export function folder(setup: BaseSetup, name: string): string {
   const dir = join(setup.tmp, name);
   mkdirSync(dir, { recursive: true });
   return dir;
+}
+
+/** nginx's arguments: prefix `dir`, error log (`dir/error.log` by default) and config file. */
+export function nginxArgs(dir: string, conf: string, errorLog = join(dir, "error.log")): string[] {
+  return ["-p", `${dir}/`, "-e", errorLog, "-c", conf];
+}
+
+/** The command that starts syncgate with `conf` (run it with `cwd` the repository root). */
+export function syncgateCommand(root: string, conf: string): [string, string[]] {
+  return [process.execPath, [join(root, "bin", "syncgate"), "-c", conf]];
 }
 
 /** Starts the backend nginx (one worker, two ports) on the load generator's CPU. */
 export function startBackends(setup: Setup): Started {
   const dir = folder(setup, "backends");
   const conf = writeConfig(setup, "backends.nginx.conf", dir, "nginx.conf", 0);
-  const args = ["-p", `${dir}/`, "-e", join(dir, "error.log"), "-c", conf];
-  return start("backends", setup.tools.nginx, args, {
+  return start("backends", setup.tools.nginx, nginxArgs(dir, conf), {
     cpu: setup.loadCpu,
     outputFile: join(dir, "output.log"),
   });
+}
+
+/** Starts the backends and waits until both ports answer. */
+export async function startBackendsReady(setup: Setup): Promise<Started> {
+  const backends = startBackends(setup);
+  await waitReady(backends, setup.backends[0], "/echo");
+  await waitReady(backends, setup.backends[1], "/echo");
+  return backends;
 }
 
 /** Starts one proxy under test on `port`. */
@@ -75,14 +132,13 @@ export function startContender(setup: Setup, name: ProxyName, port: number): Con
   switch (name) {
     case "nginx": {
       const conf = writeConfig(setup, "nginx.conf", dir, "nginx.conf", port);
-      const args = ["-p", `${dir}/`, "-e", join(dir, "error.log"), "-c", conf];
-      const proc = start(name, setup.tools.nginx, args, { cpu, outputFile });
+      const proc = start(name, setup.tools.nginx, nginxArgs(dir, conf), { cpu, outputFile });
       return { name, port, proc, accessLog, configFile: conf };
     }
     case "syncgate": {
       const conf = writeConfig(setup, "syncgate.conf", dir, "syncgate.conf", port);
-      const bin = join(setup.root, "bin", "syncgate");
-      const proc = start(name, process.execPath, [bin, "-c", conf], { cpu, outputFile, cwd: setup.root });
+      const [cmd, args] = syncgateCommand(setup.root, conf);
+      const proc = start(name, cmd, args, { cpu, outputFile, cwd: setup.root });
       return { name, port, proc, accessLog, configFile: conf };
     }
     case "haproxy": {

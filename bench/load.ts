@@ -113,3 +113,13 @@ export function runLoad(tools: Tools, wrkScript: string, spec: LoadSpec): Promis
   if (tools.autocannon !== null) return runAutocannon(tools.autocannon, spec);
   throw new Error("no load generator");
 }
+
+/** The warm-up before a measured run: `spec` for `seconds`, nothing when that is 0. */
+export async function warmUp(
+  tools: Tools,
+  wrkScript: string,
+  spec: Omit<LoadSpec, "seconds">,
+  seconds: number,
+): Promise<void> {
+  if (seconds > 0) await runLoad(tools, wrkScript, { ...spec, seconds });
+}

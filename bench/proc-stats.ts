@@ -56,10 +56,32 @@ export function cpuTicks(pids: number[]): number {
   return total;
 }
 
+/** utime + stime + cutime + cstime of one process (fields 14 to 17 of /proc/PID/stat); 0 once it is gone. */
+function ticksWithChildren(pid: number): number {
+  const f = statFields(pid);
+  return f ? Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) : 0;
+}
+
 /** This process's CPU time plus that of its reaped children (wrk), in clock ticks. */
 export function selfTicks(): number {
-  const f = statFields(process.pid);
-  return f ? Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) : 0;
+  return ticksWithChildren(process.pid);
+}
+
+/** User and system CPU ticks of one process (fields 14 and 15 of /proc/PID/stat); zeros once it is gone. */
+export function userSysTicks(pid: number): [number, number] {
+  const f = statFields(pid);
+  return f ? [Number(f[11]), Number(f[12])] : [0, 0];
+}
+
+/**
+ * CPU ticks of the trees under `roots`, reaped children included: a live process's utime + stime + cutime +
+ * cstime, summed over the live tree, counts every process that ever ran in it exactly once (nginx's old workers
+ * land in the master's cutime when it reaps them).
+ */
+export function treeTicks(roots: number[]): number {
+  let total = 0;
+  for (const pid of roots.flatMap((r) => processTree(r))) total += ticksWithChildren(pid);
+  return total;
 }
 
 /**
@@ -109,6 +131,15 @@ export function cpuTimes(): Map<string, CpuTime> {
   return out;
 }
 
+/** Percent busy of the pinned CPU `cpu` ("0", "1") between two `cpuTimes()` readings; null when not pinned. */
+export function coreBusy(
+  before: Map<string, CpuTime>,
+  after: Map<string, CpuTime>,
+  cpu: string | null,
+): number | null {
+  return cpu === null ? null : busyPercent(before, after, `cpu${cpu}`);
+}
+
 /** Percent busy of `cpu` between two `cpuTimes()` readings. */
 export function busyPercent(
   before: Map<string, CpuTime>,
@@ -129,27 +160,33 @@ export function tcpActiveOpens(): number {
   return Number(values[names.indexOf("ActiveOpens")] ?? NaN);
 }
 
+/** Calls `sample` now and every `everyMs`; the function returned stops that, after one last call. */
+export function sampleEvery(everyMs: number, sample: () => void): () => void {
+  sample();
+  const timer = setInterval(sample, everyMs);
+  return () => {
+    clearInterval(timer);
+    sample();
+  };
+}
+
 /** Samples the peak RSS of a process tree every `everyMs` until stopped. */
 export class RssSampler {
   private peak = 0;
-  private readonly timer: NodeJS.Timeout;
+  private readonly stopSampling: () => void;
 
   constructor(
     private readonly pids: number[],
     everyMs = 100,
   ) {
-    this.sample();
-    this.timer = setInterval(() => this.sample(), everyMs);
-  }
-
-  private sample(): void {
-    this.peak = Math.max(this.peak, rssBytes(this.pids));
+    this.stopSampling = sampleEvery(everyMs, () => {
+      this.peak = Math.max(this.peak, rssBytes(this.pids));
+    });
   }
 
   /** Stops sampling; returns the peak in bytes. */
   stop(): number {
-    clearInterval(this.timer);
-    this.sample();
+    this.stopSampling();
     return this.peak;
   }
 }

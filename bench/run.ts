@@ -3,48 +3,48 @@
  * machine, interleaved rounds, medians and ratios to nginx in one table (DESIGN §5–§7).
  * Everything it starts runs in its own process group and is stopped at the end, on errors and on Ctrl-C.
  */
-import { mkdtempSync, readFileSync, rmSync, truncateSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { readFileSync, truncateSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { runChecksScenario } from "./checks/scenario.js";
 import { runChurnScenario } from "./churn/scenario.js";
-import { startBackends, startContender, type Contender, type Setup } from "./contenders.js";
+import { baseSetup, startBackendsReady, startContender, type Contender, type Setup } from "./contenders.js";
 import { checkGoals } from "./goals.js";
-import { runLoad } from "./load.js";
+import { runLoad, warmUp } from "./load.js";
 import { parseOptions, UsageError, type BenchOptions } from "./options.js";
 import {
-  busyPercent,
+  clockTicks,
+  coreBusy,
   cpuTicks,
   cpuTimes,
-  clockTicks,
+  otherCpuPercent,
   processTree,
   RssSampler,
-  setClockTicks,
-  otherCpuPercent,
   selfTicks,
   tcpActiveOpens,
 } from "./proc-stats.js";
-import { capture, killAllSync, outputTail, stop, stopAll } from "./procs.js";
-import { goalLines, saveReport, summaryTable, type Report } from "./report.js";
+import { outputTail, stop, stopAll } from "./procs.js";
+import { saveReport, summaryTable, type Report } from "./report.js";
 import { checkBehaviour, freePorts, waitReady } from "./sanity.js";
+import {
+  cleanUpOnExit,
+  cleanupSync,
+  interleavedRounds,
+  notPinnedNote,
+  NO_LOAD,
+  OTHER_CPU_LIMIT,
+  prepare,
+  redoWhenNoisy,
+  sayEnding,
+} from "./scenario.js";
 import { summarize, type RunRecord, type Summary } from "./stats.js";
-import { ensureTools, machineInfo } from "./system.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const wrkScript = join(root, "bench", "wrk-report.lua");
-let tmp: string | null = null;
 
 function say(line: string): void {
   process.stdout.write(`${line}\n`);
-}
-
-/** Kills whatever is left and removes the temp folder; safe in exit and signal handlers. */
-function cleanupSync(): void {
-  killAllSync();
-  if (tmp !== null) rmSync(tmp, { recursive: true, force: true });
-  tmp = null;
 }
 
 /** Multi-line process output as one markdown-safe line. */
@@ -78,7 +78,7 @@ async function measure(
   backendPids: number[],
 ): Promise<RunRecord> {
   const spec = { url: `http://127.0.0.1:${c.port}/`, conns, cpu: setup.loadCpu };
-  if (opts.warmupS > 0) await runLoad(setup.tools, wrkScript, { ...spec, seconds: opts.warmupS });
+  await warmUp(setup.tools, wrkScript, spec, opts.warmupS);
   emptyLog(c.accessLog);
   const pids = processTree(c.proc.pid);
   const cpuBefore = cpuTimes();
@@ -108,8 +108,8 @@ async function measure(
     errors: load.socketErrors + load.badStatus,
     rssMB: rss / 2 ** 20,
     cpuUsPerReq: load.requests > 0 ? (ticks * 1e6) / clockTicks / load.requests : NaN,
-    cpu0BusyPct: setup.proxyCpu === null ? null : busyPercent(cpuBefore, cpuAfter, `cpu${setup.proxyCpu}`),
-    cpu1BusyPct: setup.loadCpu === null ? null : busyPercent(cpuBefore, cpuAfter, `cpu${setup.loadCpu}`),
+    cpu0BusyPct: coreBusy(cpuBefore, cpuAfter, setup.proxyCpu),
+    cpu1BusyPct: coreBusy(cpuBefore, cpuAfter, setup.loadCpu),
     otherCpuPct: otherCpuPercent(cpuBefore, cpuAfter, ours),
     tcpConnects,
     logLines,
@@ -170,48 +170,31 @@ function observations(summaries: Summary[]): string[] {
 async function main(argv: string[]): Promise<number> {
   const opts = parseOptions(argv, process.env);
   if (opts === null) return 0;
-  const isRoot = process.getuid?.() === 0;
-  const tools = await ensureTools(root, opts.tool, isRoot);
-  setClockTicks(Number((await capture("getconf", "getconf", ["CLK_TCK"])).stdout.trim()));
-  const pinned = availableParallelism() >= 2;
-  if (pinned) await capture("taskset", "taskset", ["-pc", "1", String(process.pid)]); // The harness sits with wrk.
-  const notes: string[] = [];
-  if (!pinned) notes.push("Fewer than 2 CPUs: nothing was pinned, so the proxy shares its core with wrk.");
-  tmp = mkdtempSync(join(tmpdir(), "syncgate-bench-"));
+  const ctx = await prepare(root, opts, wrkScript, say);
+  const { info } = ctx;
   if (opts.scenario === "churn") {
-    const info = await machineInfo(root, tools, new Date());
     say(
       `bench: registry churn, ${info.nproc} CPUs (${info.cpuModel}), Node ${info.node}, ${info.nginx}, ${info.loadTool}`,
     );
-    return runChurnScenario({ root, tmp, tools, info, opts, pinned, wrkScript, say });
+    return runChurnScenario(ctx);
   }
   if (opts.scenario === "checks") {
-    const info = await machineInfo(root, tools, new Date());
     const c = opts.checks;
     say(
       `bench: active health checks (${c?.servers} servers, type=${c?.type}, interval=${c?.intervalMs}), ` +
         `${info.nproc} CPUs (${info.cpuModel}), Node ${info.node}, ${info.nginx}, ${info.loadTool}`,
     );
-    return runChecksScenario({ root, tmp, tools, info, opts, pinned, wrkScript, say });
+    return runChecksScenario(ctx);
   }
+  const notes: string[] = [];
+  if (!ctx.pinned) notes.push(notPinnedNote("the proxy"));
   const ports = await freePorts(2 + opts.proxies.length);
-  const setup: Setup = {
-    root,
-    tmp,
-    tools,
-    backends: [ports[0] as number, ports[1] as number],
-    proxyCpu: pinned ? "0" : null,
-    loadCpu: pinned ? "1" : null,
-    keepalive: opts.keepalive,
-  };
-  const info = await machineInfo(root, tools, new Date());
+  const setup: Setup = { ...baseSetup(ctx), backends: [ports[0] as number, ports[1] as number] };
   say(
     `bench: ${info.nproc} CPUs (${info.cpuModel}), Node ${info.node}, ${info.nginx}, ${info.haproxy}, ${info.loadTool}`,
   );
 
-  const backends = startBackends(setup);
-  await waitReady(backends, setup.backends[0], "/echo");
-  await waitReady(backends, setup.backends[1], "/echo");
+  const backends = await startBackendsReady(setup);
   const backendPids = processTree(backends.pid);
   const contenders: Contender[] = [];
   for (const [i, name] of opts.proxies.entries()) {
@@ -248,40 +231,35 @@ async function main(argv: string[]): Promise<number> {
   const runs: RunRecord[] = [];
   const dead = new Set<string>();
   const discarded: RunRecord[] = [];
-  for (let round = 1; round <= opts.rounds; round++) {
-    for (const conns of opts.conns) {
-      const shift = (round - 1) % contenders.length;
-      const order = [...contenders.slice(shift), ...contenders.slice(0, shift)];
-      for (const c of order) {
-        if (dead.has(c.name)) continue;
-        const attempt = async (): Promise<RunRecord> => {
-          try {
-            return await measure(setup, opts, c, conns, round, backendPids);
-          } catch (err) {
-            return { round, conns, proxy: c.name, failure: (err as Error).message, ...ZERO };
-          }
-        };
-        let record = await attempt();
-        // This machine is shared: a run during which other processes took a good part of a core is redone.
-        for (let redo = 0; redo < MAX_REDOS && (record.otherCpuPct ?? 0) > OTHER_CPU_LIMIT; redo++) {
-          say(`${progress(record, opts.rounds)}  -> redone: other processes were busy`);
-          discarded.push(record);
-          record = await attempt();
+  await interleavedRounds(opts.rounds, opts.conns, contenders, async (c, round, conns) => {
+    if (dead.has(c.name)) return;
+    const attempts = await redoWhenNoisy({
+      measure: async (): Promise<RunRecord> => {
+        try {
+          return await measure(setup, opts, c, conns, round, backendPids);
+        } catch (err) {
+          return { round, conns, proxy: c.name, failure: (err as Error).message, ...ZERO };
         }
-        if (c.proc.exited !== null) {
-          dead.add(c.name);
-          record.failure = `${c.name} exited (${c.proc.exited}) during the run`;
-          const printed = outputTail(c.proc, 40);
-          say(`bench: ${c.name} exited (${c.proc.exited}). It printed:\n${printed}`);
-          notes.push(
-            `${c.name} exited (${c.proc.exited}) in round ${round} at ${conns} connections: ${oneLine(printed)}`,
-          );
-        }
-        runs.push(record);
-        say(progress(record, opts.rounds));
-      }
+      },
+      otherCpu: (r) => r.otherCpuPct ?? 0,
+      maxRedos: MAX_REDOS,
+      onRedo: (r) => say(`${progress(r, opts.rounds)}  -> redone: other processes were busy`),
+      keep: "last",
+    });
+    discarded.push(...attempts.discarded);
+    const record = attempts.kept;
+    if (c.proc.exited !== null) {
+      dead.add(c.name);
+      record.failure = `${c.name} exited (${c.proc.exited}) during the run`;
+      const printed = outputTail(c.proc, 40);
+      say(`bench: ${c.name} exited (${c.proc.exited}). It printed:\n${printed}`);
+      notes.push(
+        `${c.name} exited (${c.proc.exited}) in round ${round} at ${conns} connections: ${oneLine(printed)}`,
+      );
     }
-  }
+    runs.push(record);
+    say(progress(record, opts.rounds));
+  });
   await stopAll();
 
   const summaries = summarize(runs, opts.proxies, opts.conns);
@@ -293,35 +271,21 @@ async function main(argv: string[]): Promise<number> {
     );
   }
   const report: Report = { info, options: opts, summaries, goals, notes, runs, discarded };
-  say("");
-  say(summaryTable(summaries));
-  say("");
-  say("syncgate targets:");
-  say(goalLines(goals));
-  if (notes.length > 0) say(`\nNotes:\n${notes.map((n) => `- ${n}`).join("\n")}`);
-  if (opts.save) {
-    const [md, json] = saveReport(root, report);
-    say(`\nbench: wrote ${md} and ${json}`);
-  } else {
-    say("\nbench: results not saved (--no-save)");
-  }
+  sayEnding(say, {
+    blocks: [[summaryTable(summaries)]],
+    targetsTitle: "syncgate targets",
+    goals,
+    notes,
+    save: opts.save ? () => saveReport(root, report) : null,
+  });
   return 0;
 }
 
-/** Percent of a core used by other processes above which a run is redone, at most MAX_REDOS times. */
-const OTHER_CPU_LIMIT = 10;
+/** Redos at the most of a run during which other processes used over OTHER_CPU_LIMIT % of a core. */
 const MAX_REDOS = 2;
 
 const ZERO = {
-  requests: 0,
-  durationS: 0,
-  rps: 0,
-  p50Ms: 0,
-  p99Ms: 0,
-  maxMs: 0,
-  socketErrors: 0,
-  badStatus: 0,
-  errors: 0,
+  ...NO_LOAD,
   rssMB: 0,
   cpuUsPerReq: 0,
   cpu0BusyPct: null,
@@ -331,14 +295,7 @@ const ZERO = {
   logLines: null,
 };
 
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.on(signal, () => {
-    say(`\nbench: ${signal}: stopping everything it started`);
-    cleanupSync();
-    process.exit(130);
-  });
-}
-process.on("exit", cleanupSync);
+cleanUpOnExit(say);
 
 try {
   process.exitCode = await main(process.argv.slice(2));

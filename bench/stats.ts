@@ -70,9 +70,49 @@ export function median(values: number[]): number {
   return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
-function medianOrNull(values: (number | null)[]): number | null {
-  const present = values.filter((v): v is number => v !== null);
-  return present.length === 0 ? null : median(present);
+/** The q-quantile (nearest rank) of `values`; NaN when empty. */
+export function quantile(values: number[], q: number): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] as number;
+}
+
+/** The sum of `xs` (0 when empty). */
+export function sum(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
+}
+
+function present(values: (number | null)[]): number[] {
+  return values.filter((v): v is number => v !== null);
+}
+
+/** The median of the values that are not null; null when there is none. */
+export function medianOrNull(values: (number | null)[]): number | null {
+  const xs = present(values);
+  return xs.length === 0 ? null : median(xs);
+}
+
+/** The median of the finite values (no null, NaN or infinity); null when there is none. */
+export function finiteMedianOrNull(values: (number | null)[]): number | null {
+  return medianOrNull(values.map((v) => (v !== null && Number.isFinite(v) ? v : null)));
+}
+
+/** The smallest of the values that are not null; null when there is none. */
+export function minOrNull(values: (number | null)[]): number | null {
+  const xs = present(values);
+  return xs.length === 0 ? null : Math.min(...xs);
+}
+
+/** The largest of the values that are not null; null when there is none. */
+export function maxOrNull(values: (number | null)[]): number | null {
+  const xs = present(values);
+  return xs.length === 0 ? null : Math.max(...xs);
+}
+
+/** Median, slowest and fastest req/s of some runs, as the summaries list them. */
+export function rpsRange(runs: { rps: number }[]): { rps: number; rpsMin: number; rpsMax: number } {
+  const rps = runs.map((r) => r.rps);
+  return { rps: median(rps), rpsMin: Math.min(...rps), rpsMax: Math.max(...rps) };
 }
 
 /** Medians per proxy and connection count, in the given orders; ratios to nginx. */
@@ -83,19 +123,16 @@ export function summarize(runs: RunRecord[], proxies: ProxyName[], conns: number
     for (const proxy of proxies) {
       const mine = runs.filter((r) => r.proxy === proxy && r.conns === c && r.failure === undefined);
       if (mine.length === 0) continue;
-      const rps = mine.map((r) => r.rps);
       rows.push({
         proxy,
         conns: c,
         runs: mine.length,
-        rps: median(rps),
-        rpsMin: Math.min(...rps),
-        rpsMax: Math.max(...rps),
+        ...rpsRange(mine),
         rpsRatio: null,
         p50Ms: median(mine.map((r) => r.p50Ms)),
         p99Ms: median(mine.map((r) => r.p99Ms)),
         p99Ratio: null,
-        errors: mine.reduce((a, r) => a + r.errors, 0),
+        errors: sum(mine.map((r) => r.errors)),
         rssMB: median(mine.map((r) => r.rssMB)),
         rssMaxMB: Math.max(...mine.map((r) => r.rssMB)),
         cpuUsPerReq: median(mine.map((r) => r.cpuUsPerReq)),

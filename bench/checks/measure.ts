@@ -4,18 +4,19 @@
  * time of the process per request, peak RSS and open files, and the probes the targets accepted meanwhile.
  * syncgate is stopped again at the end, so the other configuration never competes with it for CPU 0.
  */
-import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { runLoad, type LoadResult } from "../load.js";
+import { runLoad, warmUp, type LoadResult } from "../load.js";
 import {
-  busyPercent,
   clockTicks,
+  coreBusy,
   cpuTicks,
   cpuTimes,
   otherCpuPercent,
   rssBytes,
+  sampleEvery,
   selfTicks,
   tcpActiveOpens,
+  userSysTicks,
 } from "../proc-stats.js";
 import { stop } from "../procs.js";
 import { checkBehaviour, waitReady } from "../sanity.js";
@@ -90,36 +91,17 @@ export interface ChecksRunSpec {
 class PeakSampler {
   rss = 0;
   fds: number | null = null;
-  readonly #timer: NodeJS.Timeout;
+  readonly stop: () => void;
 
   constructor(
     private readonly pid: number,
     everyMs = 100,
   ) {
-    this.#sample();
-    this.#timer = setInterval(() => this.#sample(), everyMs);
-  }
-
-  #sample(): void {
-    this.rss = Math.max(this.rss, rssBytes([this.pid]));
-    const fds = openFiles(this.pid);
-    if (fds !== null) this.fds = Math.max(this.fds ?? 0, fds);
-  }
-
-  stop(): void {
-    clearInterval(this.#timer);
-    this.#sample();
-  }
-}
-
-/** User and system CPU ticks of one process (fields 14 and 15 of /proc/PID/stat); zeros once it is gone. */
-function userSysTicks(pid: number): [number, number] {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    return [Number(f[11]), Number(f[12])];
-  } catch {
-    return [0, 0];
+    this.stop = sampleEvery(everyMs, () => {
+      this.rss = Math.max(this.rss, rssBytes([this.pid]));
+      const fds = openFiles(this.pid);
+      if (fds !== null) this.fds = Math.max(this.fds ?? 0, fds);
+    });
   }
 }
 
@@ -166,7 +148,7 @@ export async function measureChecks(spec: ChecksRunSpec): Promise<ChecksRun> {
     const idleProbesPerS = ((await acceptedSoFar(setup.control)) - idleAccepts - 1) / idleSeconds;
 
     const load = { url: `http://127.0.0.1:${spec.port}/`, conns: spec.conns, cpu: setup.loadCpu };
-    if (spec.warmupS > 0) await runLoad(setup.tools, spec.wrkScript, { ...load, seconds: spec.warmupS });
+    await warmUp(setup.tools, spec.wrkScript, load, spec.warmupS);
 
     // The status page lists every server: read it outside the CPU window.
     const statusBefore = withChecks ? await checkCounts(spec.port) : null;
@@ -212,8 +194,8 @@ export async function measureChecks(spec: ChecksRunSpec): Promise<ChecksRun> {
       cpuUsPerReq: perReq(ticks),
       userUsPerReq: perReq(userAfter - userBefore),
       sysUsPerReq: perReq(sysAfter - sysBefore),
-      cpu0BusyPct: setup.proxyCpu === null ? null : busyPercent(cpuBefore, cpuAfter, `cpu${setup.proxyCpu}`),
-      cpu1BusyPct: setup.loadCpu === null ? null : busyPercent(cpuBefore, cpuAfter, `cpu${setup.loadCpu}`),
+      cpu0BusyPct: coreBusy(cpuBefore, cpuAfter, setup.proxyCpu),
+      cpu1BusyPct: coreBusy(cpuBefore, cpuAfter, setup.loadCpu),
       otherCpuPct: otherCpuPercent(cpuBefore, cpuAfter, ours),
       tcpConnects,
       timeWait,

@@ -6,12 +6,21 @@
  * from bench/run.ts, which pins the harness, owns the temp folder and stops every tracked process at the end.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { startBackends } from "../contenders.js";
-import type { BenchOptions, ChecksOptions } from "../options.js";
+import { baseSetup, startBackendsReady } from "../contenders.js";
+import type { ChecksOptions } from "../options.js";
 import { processTree } from "../proc-stats.js";
 import { stopAll } from "../procs.js";
 import { freePorts, waitReady } from "../sanity.js";
-import type { MachineInfo, Tools } from "../system.js";
+import {
+  interleavedRounds,
+  notPinnedNote,
+  NO_LOAD,
+  OTHER_CPU_LIMIT,
+  redoWhenNoisy,
+  sayEnding,
+  type ScenarioContext,
+} from "../scenario.js";
+import { minOrNull } from "../stats.js";
 import { measureChecks, type ChecksRun } from "./measure.js";
 import { checksTable, comparisonTable, saveChecksReport, type ChecksReport } from "./report.js";
 import { acceptedSoFar, NOFILE, startTargets, type ChecksConfig, type ChecksSetup } from "./setup.js";
@@ -22,39 +31,19 @@ import {
   type ChecksComparison,
   type ChecksSummary,
 } from "./summary.js";
-import { goalLines } from "../report.js";
 
 /** What bench/run.ts hands over. */
-export interface ChecksContext {
-  root: string;
-  tmp: string;
-  tools: Tools;
-  info: MachineInfo;
-  opts: BenchOptions;
-  /** Whether the machine has 2 CPUs to pin the proxy apart from the load. */
-  pinned: boolean;
-  wrkScript: string;
-  say: (line: string) => void;
-}
+export type ChecksContext = ScenarioContext;
 
 /** Seconds of no load before each run's warm-up: syncgate's idle CPU, i.e. the probes' own cost. */
 const IDLE_S = 3;
-/** Percent of a core used by other processes above which a run is redone, at most MAX_REDOS times. */
-const OTHER_CPU_LIMIT = 10;
+/** Redos at the most of a run during which other processes used over OTHER_CPU_LIMIT % of a core. */
 const MAX_REDOS = 3;
 /** Seconds to wait before a redo, so that whatever else ran may finish. */
 const REDO_PAUSE_S = 5;
 
 const ZERO = {
-  requests: 0,
-  durationS: 0,
-  rps: 0,
-  p50Ms: 0,
-  p99Ms: 0,
-  maxMs: 0,
-  socketErrors: 0,
-  badStatus: 0,
-  errors: 0,
+  ...NO_LOAD,
   startMs: 0,
   fdLimit: null,
   idleCpuPct: 0,
@@ -155,12 +144,7 @@ export async function runChecksScenario(ctx: ChecksContext): Promise<number> {
   // The backends (2), the targets' control port, syncgate, then one port per checked server.
   const ports = await freePorts(4 + check.servers);
   const setup: ChecksSetup = {
-    root: ctx.root,
-    tmp: ctx.tmp,
-    tools: ctx.tools,
-    keepalive: opts.keepalive,
-    proxyCpu: ctx.pinned ? "0" : null,
-    loadCpu: ctx.pinned ? "1" : null,
+    ...baseSetup(ctx),
     backends: [ports[0] as number, ports[1] as number],
     control: ports[2] as number,
     targets: ports.slice(4),
@@ -168,11 +152,9 @@ export async function runChecksScenario(ctx: ChecksContext): Promise<number> {
   };
   const port = ports[3] as number;
   const notes: string[] = [];
-  if (!ctx.pinned) notes.push("Fewer than 2 CPUs: nothing was pinned, so syncgate shares its core with wrk.");
+  if (!ctx.pinned) notes.push(notPinnedNote("syncgate"));
 
-  const backends = startBackends({ ...setup });
-  await waitReady(backends, setup.backends[0], "/echo");
-  await waitReady(backends, setup.backends[1], "/echo");
+  const backends = await startBackendsReady({ ...setup });
   const targets = startTargets(setup);
   await waitReady(targets, setup.control, "/stub_status");
   await waitReady(targets, setup.targets[setup.targets.length - 1] as number, "/");
@@ -185,50 +167,45 @@ export async function runChecksScenario(ctx: ChecksContext): Promise<number> {
   const runs: ChecksRun[] = [];
   const discarded: ChecksRun[] = [];
   const sane = new Set<ChecksConfig>();
-  for (let round = 1; round <= opts.rounds; round++) {
-    for (const conns of opts.conns) {
-      const order: ChecksConfig[] = round % 2 === 1 ? ["without", "with"] : ["with", "without"];
-      for (const config of order) {
-        const attempts: ChecksRun[] = [];
-        for (let attempt = 0; ; attempt++) {
-          const spec = {
-            setup,
-            config,
-            port,
-            round,
-            conns,
-            durationS: opts.durationS,
-            warmupS: opts.warmupS,
-            idleS: IDLE_S,
-            wrkScript: ctx.wrkScript,
-            sanity: !sane.has(config),
-            ourPids,
-          };
-          sane.add(config);
-          const record = await measureChecks(spec).catch((err: unknown): ChecksRun => ({
-            round,
-            conns,
-            config,
-            ...ZERO,
-            failure: (err as Error).message,
-          }));
-          say(progress(record, opts.rounds));
-          attempts.push(record);
-          if (
-            record.failure !== undefined ||
-            (record.otherCpuPct ?? 0) <= OTHER_CPU_LIMIT ||
-            attempt >= MAX_REDOS
-          )
-            break;
-          say(`  -> redone in ${REDO_PAUSE_S} s: other processes used over ${OTHER_CPU_LIMIT}% of a core`);
-          await sleep(REDO_PAUSE_S * 1000);
-        }
-        const kept = attempts.reduce((a, b) => ((b.otherCpuPct ?? 0) < (a.otherCpuPct ?? 0) ? b : a));
-        runs.push(kept);
-        discarded.push(...attempts.filter((r) => r !== kept));
-      }
-    }
-  }
+  const configs: ChecksConfig[] = ["without", "with"];
+  await interleavedRounds(opts.rounds, opts.conns, configs, async (config, round, conns) => {
+    const attempts = await redoWhenNoisy({
+      measure: async (): Promise<ChecksRun> => {
+        const spec = {
+          setup,
+          config,
+          port,
+          round,
+          conns,
+          durationS: opts.durationS,
+          warmupS: opts.warmupS,
+          idleS: IDLE_S,
+          wrkScript: ctx.wrkScript,
+          sanity: !sane.has(config),
+          ourPids,
+        };
+        sane.add(config);
+        const record = await measureChecks(spec).catch((err: unknown): ChecksRun => ({
+          round,
+          conns,
+          config,
+          ...ZERO,
+          failure: (err as Error).message,
+        }));
+        say(progress(record, opts.rounds));
+        return record;
+      },
+      otherCpu: (r) => r.otherCpuPct ?? 0,
+      maxRedos: MAX_REDOS,
+      redoable: (r) => r.failure === undefined,
+      onRedo: async () => {
+        say(`  -> redone in ${REDO_PAUSE_S} s: other processes used over ${OTHER_CPU_LIMIT}% of a core`);
+        await sleep(REDO_PAUSE_S * 1000);
+      },
+    });
+    runs.push(attempts.kept);
+    discarded.push(...attempts.discarded);
+  });
   await stopAll();
 
   const expected = expectedProbesPerS(check);
@@ -247,8 +224,7 @@ export async function runChecksScenario(ctx: ChecksContext): Promise<number> {
         "(the quietest attempt counts; see `discarded` in the JSON).",
     );
   }
-  const fdLimits = runs.map((r) => r.fdLimit).filter((x): x is number => x !== null);
-  const got = fdLimits.length === 0 ? null : Math.min(...fdLimits);
+  const got = minOrNull(runs.map((r) => r.fdLimit));
   const peakFds = Math.max(0, ...runs.map((r) => r.peakFds ?? 0));
   if (got !== null && got < NOFILE) {
     notes.push(
@@ -276,21 +252,16 @@ export async function runChecksScenario(ctx: ChecksContext): Promise<number> {
     runs,
     discarded,
   };
-  say("");
-  say(checksTable(summaries));
-  say("");
-  say(comparisonTable(comparisons));
-  say("");
-  for (const c of comparisons) say(summaryLine(c, summaries));
-  say("");
-  say("targets:");
-  say(goalLines(goals));
-  if (notes.length > 0) say(`\nNotes:\n${notes.map((n) => `- ${n}`).join("\n")}`);
-  if (opts.save) {
-    const [md, json] = saveChecksReport(ctx.root, report);
-    say(`\nbench: wrote ${md} and ${json}`);
-  } else {
-    say("\nbench: results not saved (--no-save)");
-  }
+  sayEnding(say, {
+    blocks: [
+      [checksTable(summaries)],
+      [comparisonTable(comparisons)],
+      comparisons.map((c) => summaryLine(c, summaries)),
+    ],
+    targetsTitle: "targets",
+    goals,
+    notes,
+    save: opts.save ? () => saveChecksReport(ctx.root, report) : null,
+  });
   return 0;
 }

@@ -4,27 +4,20 @@
  * without `check` lines, or with them in both that upstream and the traffic's own. Also the readings the
  * scenario takes from them: accepted connections (nginx stub_status), the check status page, open files.
  */
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fill, folder, mainVars, nginxArgs, syncgateCommand, template, type Setup } from "../contenders.js";
 import type { ChecksOptions } from "../options.js";
 import { start, type Started } from "../procs.js";
 import { httpGet } from "../sanity.js";
-import type { Tools } from "../system.js";
 
 /** The two syncgate configurations compared. */
 export type ChecksConfig = "without" | "with";
 
 /** What starting anything here needs. */
-export interface ChecksSetup {
-  root: string;
-  tmp: string;
-  tools: Tools;
-  keepalive: number;
-  /** CPU for syncgate, and for backends + targets + load + harness (null: no pinning). */
-  proxyCpu: string | null;
-  loadCpu: string | null;
-  /** The main bench's two backend ports (the traffic's upstream). */
-  backends: [number, number];
+export interface ChecksSetup extends Setup {
+  // proxyCpu: syncgate's CPU; loadCpu: the backends', targets', load's and harness's. `backends`: the main
+  // bench's two backend ports (the traffic's upstream).
   /** The checked servers' ports, one per server of the extra upstream. */
   targets: number[];
   /** The targets' stub_status port. */
@@ -72,12 +65,6 @@ export function timeWaitSockets(): number | null {
   }
 }
 
-function folder(setup: ChecksSetup, name: string): string {
-  const dir = join(setup.tmp, name);
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
-
 /** Starts the probe targets on the load generator's CPU: one nginx worker listening on every target port. */
 export function startTargets(setup: ChecksSetup): Started {
   const dir = folder(setup, "targets");
@@ -89,19 +76,10 @@ export function startTargets(setup: ChecksSetup): Started {
     CONNECTIONS: String(n + 4096),
     NOFILE: String(Math.max(16384, 2 * n + 8192)),
   };
-  let text = readFileSync(join(setup.root, "bench", "conf", "checks-targets.nginx.conf"), "utf8");
-  for (const [k, v] of Object.entries(vars)) text = text.replaceAll(`@${k}@`, v);
   const conf = join(dir, "nginx.conf");
-  writeFileSync(conf, text);
+  writeFileSync(conf, fill(template(setup.root, "checks-targets.nginx.conf"), vars));
   // The master opens every listening socket itself: it needs the raised limit too.
-  const [cmd, args] = withNofile(setup.tools.nginx, [
-    "-p",
-    `${dir}/`,
-    "-e",
-    join(dir, "error.log"),
-    "-c",
-    conf,
-  ]);
+  const [cmd, args] = withNofile(setup.tools.nginx, nginxArgs(dir, conf));
   return start("targets", cmd, args, { cpu: setup.loadCpu, outputFile: join(dir, "output.log") });
 }
 
@@ -140,13 +118,8 @@ function insert(conf: string, mark: string, text: string, after = false): string
  * the `check` lines in `pool` and in the traffic's upstream `app`. So the two differ by the `check` lines only.
  */
 export function syncgateConfig(setup: ChecksSetup, config: ChecksConfig, port: number, dir: string): string {
-  let text = readFileSync(join(setup.root, "bench", "conf", "syncgate.conf"), "utf8")
-    .replaceAll("@TMP@/syncgate/", `${dir}/`)
-    .replaceAll("@TMP@", setup.tmp)
-    .replaceAll("@PORT@", String(port))
-    .replaceAll("@B1@", String(setup.backends[0]))
-    .replaceAll("@B2@", String(setup.backends[1]))
-    .replaceAll("@KEEPALIVE@", String(setup.keepalive));
+  const main = template(setup.root, "syncgate.conf").replaceAll("@TMP@/syncgate/", `${dir}/`);
+  let text = fill(main, mainVars(setup, port));
   const checks = config === "with" ? checkLines(setup.check) : "";
   if (checks !== "") text = insert(text, "    upstream app {\n", checks, true);
   const servers = setup.targets.map((p) => `        server 127.0.0.1:${p};\n`).join("");
@@ -175,8 +148,7 @@ export function startSyncgate(setup: ChecksSetup, config: ChecksConfig, port: nu
   const dir = folder(setup, `syncgate-${config}`);
   const configFile = join(dir, "syncgate.conf");
   writeFileSync(configFile, syncgateConfig(setup, config, port, dir));
-  const bin = join(setup.root, "bin", "syncgate");
-  const [cmd, args] = withNofile(process.execPath, [bin, "-c", configFile]);
+  const [cmd, args] = withNofile(...syncgateCommand(setup.root, configFile));
   const proc = start(`syncgate (${config} checks)`, cmd, args, {
     cpu: setup.proxyCpu,
     outputFile: join(dir, "output.log"),

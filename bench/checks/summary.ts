@@ -1,6 +1,6 @@
 /** Medians of `--scenario checks` per configuration and connection count, and the with ÷ without comparison. */
 import type { GoalResult } from "../goals.js";
-import { median } from "../stats.js";
+import { finiteMedianOrNull, maxOrNull, median, minOrNull, rpsRange, sum } from "../stats.js";
 import type { ChecksRun } from "./measure.js";
 import type { ChecksConfig } from "./setup.js";
 
@@ -63,16 +63,6 @@ export interface ChecksComparison {
   usPerProbeLoaded: number;
 }
 
-function medianOrNull(values: (number | null)[]): number | null {
-  const present = values.filter((v): v is number => v !== null && Number.isFinite(v));
-  return present.length === 0 ? null : median(present);
-}
-
-function maxOrNull(values: (number | null)[]): number | null {
-  const present = values.filter((v): v is number => v !== null);
-  return present.length === 0 ? null : Math.max(...present);
-}
-
 /** Medians per configuration (without first) and connection count. */
 export function summarizeChecks(runs: ChecksRun[], conns: number[]): ChecksSummary[] {
   const out: ChecksSummary[] = [];
@@ -80,19 +70,16 @@ export function summarizeChecks(runs: ChecksRun[], conns: number[]): ChecksSumma
     for (const config of ["without", "with"] as const) {
       const mine = runs.filter((r) => r.config === config && r.conns === c && r.failure === undefined);
       if (mine.length === 0) continue;
-      const rps = mine.map((r) => r.rps);
       const cpu = mine.map((r) => r.cpuUsPerReq);
       const withChecks = config === "with";
       out.push({
         config,
         conns: c,
         runs: mine.length,
-        rps: median(rps),
-        rpsMin: Math.min(...rps),
-        rpsMax: Math.max(...rps),
+        ...rpsRange(mine),
         p50Ms: median(mine.map((r) => r.p50Ms)),
         p99Ms: median(mine.map((r) => r.p99Ms)),
-        errors: mine.reduce((a, r) => a + r.errors, 0),
+        errors: sum(mine.map((r) => r.errors)),
         cpuUsPerReq: median(cpu),
         cpuMin: Math.min(...cpu),
         cpuMax: Math.max(...cpu),
@@ -101,19 +88,16 @@ export function summarizeChecks(runs: ChecksRun[], conns: number[]): ChecksSumma
         idleCpuPct: median(mine.map((r) => r.idleCpuPct)),
         idleProbesPerS: median(mine.map((r) => r.idleProbesPerS)),
         probesPerS: median(mine.map((r) => r.probesPerS)),
-        successesPerS: medianOrNull(mine.map((r) => r.successesPerS)),
+        successesPerS: finiteMedianOrNull(mine.map((r) => r.successesPerS)),
         rssMB: median(mine.map((r) => r.rssMB)),
         rssMaxMB: Math.max(...mine.map((r) => r.rssMB)),
         peakFds: maxOrNull(mine.map((r) => r.peakFds)),
-        fdLimit: mine.reduce<number | null>(
-          (a, r) => (r.fdLimit === null ? a : Math.min(a ?? Infinity, r.fdLimit)),
-          null,
-        ),
+        fdLimit: minOrNull(mine.map((r) => r.fdLimit)),
         startMs: median(mine.map((r) => r.startMs)),
-        cpu0BusyPct: medianOrNull(mine.map((r) => r.cpu0BusyPct)),
-        cpu1BusyPct: medianOrNull(mine.map((r) => r.cpu1BusyPct)),
-        otherCpuPct: medianOrNull(mine.map((r) => r.otherCpuPct)),
-        timeWait: medianOrNull(mine.map((r) => r.timeWait)),
+        cpu0BusyPct: finiteMedianOrNull(mine.map((r) => r.cpu0BusyPct)),
+        cpu1BusyPct: finiteMedianOrNull(mine.map((r) => r.cpu1BusyPct)),
+        otherCpuPct: finiteMedianOrNull(mine.map((r) => r.otherCpuPct)),
+        timeWait: finiteMedianOrNull(mine.map((r) => r.timeWait)),
         downAfter: withChecks ? mine.reduce((a, r) => a + (r.status?.down ?? 0), 0) : null,
         failingMax: withChecks ? Math.max(...mine.map((r) => r.status?.failing ?? 0)) : null,
       });

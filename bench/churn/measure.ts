@@ -4,17 +4,18 @@
  * the last one. Meanwhile the proxy's process tree is sampled: nginx starts a worker per completed reload and old
  * workers linger while they drain, so its peak process count shows reloads piling up.
  */
-import { readFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
-import { runLoad } from "../load.js";
+import { warmUp } from "../load.js";
 import {
-  busyPercent,
+  coreBusy,
   cpuTimes,
   otherCpuPercent,
   processTree,
   rssBytes,
+  sampleEvery,
   selfTicks,
   tcpActiveOpens,
+  treeTicks,
 } from "../proc-stats.js";
 import type { Tools } from "../system.js";
 import type { Membership } from "./changes.js";
@@ -89,48 +90,21 @@ export interface ChurnRunSpec {
   ourRoots: number[];
 }
 
-/**
- * CPU ticks of the trees under `roots`, reaped children included: a live process's utime + stime + cutime +
- * cstime, summed over the live tree, counts every process that ever ran in it exactly once (nginx's old workers
- * land in the master's cutime when it reaps them).
- */
-function treeTicks(roots: number[]): number {
-  let total = 0;
-  for (const pid of roots.flatMap((r) => processTree(r))) {
-    try {
-      const text = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-      total += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return total;
-}
-
 /** Peak process count and RSS of a tree whose members come and go. */
 class TreeSampler {
   peakProcs = 0;
   peakRss = 0;
-  readonly #timer: NodeJS.Timeout;
+  readonly stop: () => void;
 
   constructor(
     private readonly root: number,
     everyMs: number,
   ) {
-    this.#sample();
-    this.#timer = setInterval(() => this.#sample(), everyMs);
-  }
-
-  #sample(): void {
-    const pids = processTree(this.root);
-    this.peakProcs = Math.max(this.peakProcs, pids.length);
-    this.peakRss = Math.max(this.peakRss, rssBytes(pids));
-  }
-
-  stop(): void {
-    clearInterval(this.#timer);
-    this.#sample();
+    this.stop = sampleEvery(everyMs, () => {
+      const pids = processTree(this.root);
+      this.peakProcs = Math.max(this.peakProcs, pids.length);
+      this.peakRss = Math.max(this.peakRss, rssBytes(pids));
+    });
   }
 }
 
@@ -166,7 +140,7 @@ export async function measureChurn(c: ChurnContender, spec: ChurnRunSpec): Promi
   const url = `http://127.0.0.1:${c.port}/`;
   const wrkScript = spec.wrkScript;
   const load = { url, conns: spec.conns, cpu: spec.loadCpu };
-  if (spec.warmupS > 0) await runLoad(spec.tools, wrkScript, { ...load, seconds: spec.warmupS });
+  await warmUp(spec.tools, wrkScript, load, spec.warmupS);
   const logOffset = fileSize(c.errorLog);
   const roots = [c.proc.pid, ...spec.ourRoots];
   const oursBefore = treeTicks(roots) + selfTicks();
@@ -221,8 +195,8 @@ export async function measureChurn(c: ChurnContender, spec: ChurnRunSpec): Promi
     peakProcs: sampler.peakProcs,
     peakRssMB: sampler.peakRss / 2 ** 20,
     catchUpMs,
-    cpu0BusyPct: spec.proxyCpu === null ? null : busyPercent(cpuBefore, cpuAfter, `cpu${spec.proxyCpu}`),
-    cpu1BusyPct: spec.loadCpu === null ? null : busyPercent(cpuBefore, cpuAfter, `cpu${spec.loadCpu}`),
+    cpu0BusyPct: coreBusy(cpuBefore, cpuAfter, spec.proxyCpu),
+    cpu1BusyPct: coreBusy(cpuBefore, cpuAfter, spec.loadCpu),
     otherCpuPct: otherCpuPercent(cpuBefore, cpuAfter, ours),
     tcpConnects,
     ...(failure === undefined ? {} : { failure }),

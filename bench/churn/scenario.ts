@@ -6,13 +6,20 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { startConsulDouble, type ConsulDouble } from "../../test/support/consul-double.js";
+import { baseSetup } from "../contenders.js";
 import type { GoalResult } from "../goals.js";
 import { runLoad } from "../load.js";
-import type { BenchOptions, ChurnOptions } from "../options.js";
+import type { ChurnOptions } from "../options.js";
 import { outputTail, stopAll } from "../procs.js";
-import { goalLines } from "../report.js";
 import { freePorts, httpGet, waitReady } from "../sanity.js";
-import type { MachineInfo, Tools } from "../system.js";
+import {
+  interleavedRounds,
+  notPinnedNote,
+  OTHER_CPU_LIMIT,
+  redoWhenNoisy,
+  sayEnding,
+  type ScenarioContext,
+} from "../scenario.js";
 import { changeSequence, describeChange, type Membership } from "./changes.js";
 import { measureChurn, type ChurnRun } from "./measure.js";
 import { measurePropagation, type PropagationSeries } from "./propagation.js";
@@ -21,22 +28,11 @@ import { startNginx, startPool, startSyncgate, type ChurnContender, type ChurnSe
 import { summarizeChurn, summarizePropagation, type PropagationSummary } from "./summary.js";
 
 /** What bench/run.ts hands over. */
-export interface ChurnContext {
-  root: string;
-  tmp: string;
-  tools: Tools;
-  info: MachineInfo;
-  opts: BenchOptions;
-  /** Whether the machine has 2 CPUs to pin the proxy apart from the load. */
-  pinned: boolean;
-  wrkScript: string;
-  say: (line: string) => void;
-}
+export type ChurnContext = ScenarioContext;
 
 /** The issue's target for propagation (issue 4 item 9). */
 const PROPAGATION_P99_MS = 100;
-/** Percent of a core used by other processes above which a baseline + churn pair is redone, at most MAX_REDOS times. */
-const OTHER_CPU_LIMIT = 10;
+/** Redos at the most of a baseline + churn pair during which other processes used over OTHER_CPU_LIMIT % of a core. */
 const MAX_REDOS = 2;
 /** The most other processes used during a baseline + churn pair, % of a core. */
 function othersBusy(pair: ChurnRun[]): number {
@@ -198,22 +194,14 @@ async function propagationUnderLoad(
 export async function runChurnScenario(ctx: ChurnContext): Promise<number> {
   const { opts, say } = ctx;
   const churn = opts.churn as ChurnOptions;
-  const setup: ChurnSetup = {
-    root: ctx.root,
-    tmp: ctx.tmp,
-    tools: ctx.tools,
-    keepalive: opts.keepalive,
-    proxyCpu: ctx.pinned ? "0" : null,
-    loadCpu: ctx.pinned ? "1" : null,
-  };
+  const setup: ChurnSetup = baseSetup(ctx);
   const ports = await freePorts(churn.backends + 2);
   const poolPorts = ports.slice(0, churn.backends);
   const pool = poolPorts.map((p) => `127.0.0.1:${p}`);
   const half = Math.max(2, Math.floor(pool.length / 2));
   const start: Membership = new Map(pool.slice(0, half).map((a) => [a, { weight: 1, down: false }]));
   const notes: string[] = [];
-  if (!ctx.pinned)
-    notes.push("Fewer than 2 CPUs: nothing was pinned, so the proxy shares its core with wrk.");
+  if (!ctx.pinned) notes.push(notPinnedNote("the proxy"));
 
   const backends = startPool(setup, poolPorts);
   for (const p of poolPorts) await waitReady(backends, p, "/");
@@ -231,34 +219,40 @@ export async function runChurnScenario(ctx: ChurnContext): Promise<number> {
     const discarded: ChurnRun[] = [];
     const count = churn.rate * opts.durationS;
     let sampleChanges: string[] = [];
-    for (let round = 1; round <= opts.rounds; round++) {
-      const seed = churn.seed + round - 1;
-      const { changes, states } = changeSequence(start, pool, count, seed);
-      if (round === 1) sampleChanges = changes.slice(0, 12).map(describeChange);
-      for (const conns of opts.conns) {
-        const order = round % 2 === 1 ? [syncgate, nginx] : [nginx, syncgate];
-        for (const c of order) {
-          await c.reset(start);
-          const spec = {
-            tools: ctx.tools,
-            wrkScript: ctx.wrkScript,
-            loadCpu: setup.loadCpu,
-            proxyCpu: setup.proxyCpu,
-            conns,
-            durationS: opts.durationS,
-            warmupS: opts.warmupS,
-            rate: churn.rate,
-            round,
-            seed,
-            start,
-            states: [] as Membership[],
-            ourRoots: [] as number[],
-          };
-          // The same load without changes first (it is the warm-up of the churn run), then with them. This
-          // machine is shared: a pair during which other processes took a good part of a core is redone.
-          const others = [backends.pid, (c === syncgate ? nginx : syncgate).proc.pid];
-          const attempts: ChurnRun[][] = [];
-          for (let attempt = 0; ; attempt++) {
+    let seed = churn.seed;
+    let states: Membership[] = [];
+    const newRound = (round: number): void => {
+      seed = churn.seed + round - 1;
+      const sequence = changeSequence(start, pool, count, seed);
+      states = sequence.states;
+      if (round === 1) sampleChanges = sequence.changes.slice(0, 12).map(describeChange);
+    };
+    await interleavedRounds(
+      opts.rounds,
+      opts.conns,
+      [syncgate, nginx],
+      async (c, round, conns) => {
+        await c.reset(start);
+        const spec = {
+          tools: ctx.tools,
+          wrkScript: ctx.wrkScript,
+          loadCpu: setup.loadCpu,
+          proxyCpu: setup.proxyCpu,
+          conns,
+          durationS: opts.durationS,
+          warmupS: opts.warmupS,
+          rate: churn.rate,
+          round,
+          seed,
+          start,
+          states: [] as Membership[],
+          ourRoots: [] as number[],
+        };
+        // The same load without changes first (it is the warm-up of the churn run), then with them. This
+        // machine is shared: a pair during which other processes took a good part of a core is redone.
+        const others = [backends.pid, (c === syncgate ? nginx : syncgate).proc.pid];
+        const attempts = await redoWhenNoisy({
+          measure: async (): Promise<ChurnRun[]> => {
             const pair: ChurnRun[] = [];
             for (const run of [spec, { ...spec, warmupS: 0, states }]) {
               const record = await measureChurn(c, { ...run, ourRoots: others }).catch((err: unknown) => {
@@ -272,18 +266,21 @@ export async function runChurnScenario(ctx: ChurnContext): Promise<number> {
               pair.push(record);
               say(progress(record, opts.rounds));
             }
-            attempts.push(pair);
-            if (othersBusy(pair) <= OTHER_CPU_LIMIT || attempt >= MAX_REDOS) break;
+            return pair;
+          },
+          otherCpu: othersBusy,
+          maxRedos: MAX_REDOS,
+          onRedo: async () => {
             say(`  -> redone: other processes used over ${OTHER_CPU_LIMIT}% of a core`);
             await c.reset(start);
-          }
-          // The quietest attempt counts; the others are kept as discarded.
-          const kept = attempts.reduce((a, b) => (othersBusy(b) < othersBusy(a) ? b : a));
-          runs.push(...kept);
-          discarded.push(...attempts.filter((p) => p !== kept).flat());
-        }
-      }
-    }
+          },
+        });
+        // The quietest attempt counts; the others are kept as discarded.
+        runs.push(...attempts.kept);
+        discarded.push(...attempts.discarded.flat());
+      },
+      newRound,
+    );
 
     const extra = pool.slice(half);
     await syncgate.reset(start);
@@ -327,21 +324,13 @@ export async function runChurnScenario(ctx: ChurnContext): Promise<number> {
       discarded,
       samples: Object.fromEntries(Object.entries(series).map(([label, s]) => [label, s.samples])),
     };
-    say("");
-    say(churnTable(summaries));
-    say("");
-    say(propagationTable(propagation));
-    for (const p of propagation) say(propagationLine(p));
-    say("");
-    say("targets:");
-    say(goalLines(goalList));
-    if (notes.length > 0) say(`\nNotes:\n${notes.map((n) => `- ${n}`).join("\n")}`);
-    if (opts.save) {
-      const [md, json] = saveChurnReport(ctx.root, report);
-      say(`\nbench: wrote ${md} and ${json}`);
-    } else {
-      say("\nbench: results not saved (--no-save)");
-    }
+    sayEnding(say, {
+      blocks: [[churnTable(summaries)], [propagationTable(propagation), ...propagation.map(propagationLine)]],
+      targetsTitle: "targets",
+      goals: goalList,
+      notes,
+      save: opts.save ? () => saveChurnReport(ctx.root, report) : null,
+    });
     return 0;
   } finally {
     await consul.stop();

@@ -4,29 +4,28 @@
  * interface: `set(m)` tells it of a new membership the way its world does (KV writes; a rewritten file and
  * SIGHUP), `reset(m)` does that and waits until the membership is live.
  */
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConsulDouble } from "../../test/support/consul-double.js";
+import {
+  fill as fillVars,
+  folder,
+  nginxArgs,
+  syncgateCommand,
+  template,
+  type BaseSetup,
+} from "../contenders.js";
 import { processTree } from "../proc-stats.js";
 import { start, type Started } from "../procs.js";
 import { httpGet } from "../sanity.js";
-import type { Tools } from "../system.js";
 import { kvWrites, nginxServers, serverLine, type Membership } from "./changes.js";
 
 /** The Consul KV folder syncgate follows (nginx-upsync-module's layout: one key per server). */
 export const KV_FOLDER = "upstreams/churn/";
 
-/** What starting anything here needs. */
-export interface ChurnSetup {
-  root: string;
-  tmp: string;
-  tools: Tools;
-  keepalive: number;
-  /** CPU for the proxies, and for backends + load + harness (null: no pinning). */
-  proxyCpu: string | null;
-  loadCpu: string | null;
-}
+/** What starting anything here needs (loadCpu: the backends', the load's and the harness's CPU). */
+export type ChurnSetup = BaseSetup;
 
 /** A proxy under churn. */
 export interface ChurnContender {
@@ -41,18 +40,8 @@ export interface ChurnContender {
   reset(m: Membership, timeoutMs?: number): Promise<void>;
 }
 
-function fill(setup: ChurnSetup, template: string, dir: string, vars: Record<string, string>): string {
-  let text = readFileSync(join(setup.root, "bench", "conf", template), "utf8");
-  for (const [k, v] of Object.entries({ DIR: dir, KEEPALIVE: String(setup.keepalive), ...vars })) {
-    text = text.replaceAll(`@${k}@`, v);
-  }
-  return text;
-}
-
-function folder(setup: ChurnSetup, name: string): string {
-  const dir = join(setup.tmp, name);
-  mkdirSync(dir, { recursive: true });
-  return dir;
+function fill(setup: ChurnSetup, name: string, dir: string, vars: Record<string, string>): string {
+  return fillVars(template(setup.root, name), { DIR: dir, KEEPALIVE: String(setup.keepalive), ...vars });
 }
 
 /** Starts the backend pool on the load generator's CPU: one nginx worker listening on every port. */
@@ -61,7 +50,7 @@ export function startPool(setup: ChurnSetup, ports: number[]): Started {
   const listen = ports.map((p) => `        listen 127.0.0.1:${p};`).join("\n");
   const conf = join(dir, "nginx.conf");
   writeFileSync(conf, fill(setup, "churn-backends.nginx.conf", dir, { LISTEN: listen }));
-  return start("pool", setup.tools.nginx, ["-p", `${dir}/`, "-e", join(dir, "error.log"), "-c", conf], {
+  return start("pool", setup.tools.nginx, nginxArgs(dir, conf), {
     cpu: setup.loadCpu,
     outputFile: join(dir, "output.log"),
   });
@@ -142,8 +131,8 @@ export function startSyncgate(
     current = m;
   };
   set(start0);
-  const bin = join(setup.root, "bin", "syncgate");
-  const proc = start("syncgate", process.execPath, [bin, "-c", conf], {
+  const [cmd, args] = syncgateCommand(setup.root, conf);
+  const proc = start("syncgate", cmd, args, {
     cpu: setup.proxyCpu,
     outputFile: join(dir, "output.log"),
     cwd: setup.root,
@@ -207,7 +196,7 @@ export function startNginx(setup: ChurnSetup, port: number, start0: Membership):
     renameSync(`${servers}.new`, servers);
   };
   write(start0);
-  const proc = start("nginx", setup.tools.nginx, ["-p", `${dir}/`, "-e", errorLog, "-c", conf], {
+  const proc = start("nginx", setup.tools.nginx, nginxArgs(dir, conf, errorLog), {
     cpu: setup.proxyCpu,
     outputFile: join(dir, "output.log"),
   });

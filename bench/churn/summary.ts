@@ -1,6 +1,6 @@
 /** The churn scenario's figures: medians and totals of the churn runs per contender, percentiles of propagation. */
 import type { SocketErrorKinds } from "../load.js";
-import { median } from "../stats.js";
+import { median, medianOrNull, quantile, rpsRange, sum } from "../stats.js";
 import type { ChurnRun } from "./measure.js";
 import type { PropagationSeries } from "./propagation.js";
 
@@ -58,13 +58,6 @@ export interface ChurnSummary extends Pick<
   rpsMax: number;
 }
 
-/** The q-quantile (nearest rank) of `values`; NaN when empty. */
-export function quantile(values: number[], q: number): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] as number;
-}
-
 /** Percentiles of a series. */
 export function summarizePropagation(label: string, series: PropagationSeries): PropagationSummary {
   const ms = series.samples.map((s) => s.ms);
@@ -87,10 +80,6 @@ export function summarizePropagation(label: string, series: PropagationSeries): 
     addP99Ms: quantile(of("add"), 0.99),
     removeP99Ms: quantile(of("remove"), 0.99),
   };
-}
-
-function sum(xs: number[]): number {
-  return xs.reduce((a, b) => a + b, 0);
 }
 
 function sumKinds(xs: (SocketErrorKinds | null)[]): SocketErrorKinds | null {
@@ -116,18 +105,13 @@ export function summarizeChurn(runs: ChurnRun[]): ChurnSummary[] {
     const mine = measured.filter((r) => r.phase === "churn");
     const first = mine[0];
     if (!first) continue;
-    const rps = mine.map((r) => r.rps);
-    const catchUp = mine.map((r) => r.catchUpMs).filter((x): x is number => x !== null);
-    const cpu0 = mine.map((r) => r.cpu0BusyPct).filter((x): x is number => x !== null);
     out.push({
       proxy: first.proxy,
       conns: first.conns,
       runs: mine.length,
       baselineRps: median(base.map((r) => r.rps)),
       baselineP99Ms: median(base.map((r) => r.p99Ms)),
-      rps: median(rps),
-      rpsMin: Math.min(...rps),
-      rpsMax: Math.max(...rps),
+      ...rpsRange(mine),
       p99Ms: median(mine.map((r) => r.p99Ms)),
       badStatus: sum(mine.map((r) => r.badStatus)),
       socketErrors: sum(mine.map((r) => r.socketErrors)),
@@ -139,8 +123,8 @@ export function summarizeChurn(runs: ChurnRun[]): ChurnSummary[] {
       applied: sumOrNull(mine.map((r) => r.applied)),
       peakProcs: Math.max(...mine.map((r) => r.peakProcs)),
       peakRssMB: Math.max(...mine.map((r) => r.peakRssMB)),
-      catchUpMs: catchUp.length === 0 ? null : median(catchUp),
-      cpu0BusyPct: cpu0.length === 0 ? null : median(cpu0),
+      catchUpMs: medianOrNull(mine.map((r) => r.catchUpMs)),
+      cpu0BusyPct: medianOrNull(mine.map((r) => r.cpu0BusyPct)),
       tcpConnects: median(mine.map((r) => r.tcpConnects)),
     });
   }
