@@ -9,11 +9,11 @@ import { createServer, type Server, type Socket } from "node:net";
 import { test, type TestContext } from "node:test";
 import { HealthChecker } from "../../src/check/checker.js";
 import { runProbe } from "../../src/check/probes/index.js";
-import type { CheckConf, ServerSpec, UpstreamConf } from "../../src/config/types.js";
+import type { CheckConf, ServerSpec } from "../../src/config/types.js";
 import { Upstream } from "../../src/upstream/upstream.js";
 import { freePort } from "../support/ports.js";
 import { checkConf as probeConf } from "../support/probe-peers.js";
-import { server } from "../support/servers.js";
+import { server, upstreamConf } from "../support/servers.js";
 
 /** A TCP listener that can go away and come back on the same port; counts the connections it accepted. */
 interface Listener {
@@ -60,20 +60,7 @@ function checkConf(over: Partial<CheckConf> = {}): CheckConf {
 }
 
 function upstream(name: string, specs: ServerSpec[], check: CheckConf): Upstream {
-  const conf: UpstreamConf = {
-    name,
-    origin: { file: null, line: 0 },
-    servers: specs,
-    balancer: { method: "round_robin" },
-    keepalive: null,
-    keepaliveTimeout: 60_000,
-    keepaliveRequests: 1000,
-    zone: null,
-    upsync: null,
-    dumpPath: null,
-    check,
-  };
-  return new Upstream(conf, specs, Date.now());
+  return new Upstream(upstreamConf(name, specs, { check }), specs, Date.now());
 }
 
 function checker(t: TestContext): { c: HealthChecker; logs: string[] } {

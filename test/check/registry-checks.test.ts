@@ -5,16 +5,42 @@
  * the registry keeps survives the update.
  */
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
+import type { ProxyServer } from "../../src/proxy/server.js";
 import { type Backend, startBackend } from "../support/backend.js";
 import { send } from "../support/client.js";
-import { startConsulDouble } from "../support/consul-double.js";
+import { type ConsulDouble, startConsulDouble } from "../support/consul-double.js";
 import { freePort } from "../support/ports.js";
 import { startProxy } from "../support/proxy.js";
 import { tempDir } from "../support/tmp.js";
 import { eventually, sleep } from "../support/wait.js";
 
 const KEY = "upstreams/u/";
+
+/**
+ * `first` in the Consul double, and a proxy whose upstream u syncs from it (strong_dependency=on) with the
+ * `checks` lines; its server on `port` proxies to u.
+ */
+async function checkedProxy(
+  t: TestContext,
+  consul: ConsulDouble,
+  first: Backend,
+  checks: string,
+): Promise<{ port: number; proxy: ProxyServer }> {
+  consul.put(`${KEY}${first.addr}`, "{}");
+  const port = await freePort();
+  const dir = tempDir(t);
+  const { proxy } = await startProxy(
+    t,
+    `upstream u {
+       upsync ${consul.address}/v1/kv/${KEY} upsync_type=consul upsync_interval=50ms strong_dependency=on;
+       upsync_dump_path ${dir}/u.conf;
+       ${checks}
+     }
+     server { listen 127.0.0.1:${port}; location / { proxy_pass http://u; } }`,
+  );
+  return { port, proxy };
+}
 
 test("a swap to servers that start down: the old ones serve until the new ones' first probe, then leave", async (t) => {
   const consul = await startConsulDouble();
@@ -33,18 +59,12 @@ test("a swap to servers that start down: the old ones serve until the new ones' 
   const a = await mk("a", 0);
   const b = await mk("b", 400);
   const c = await mk("c", 400);
-  consul.put(`${KEY}${a.addr}`, "{}");
-  const port = await freePort();
-  const dir = tempDir(t);
-  const { proxy } = await startProxy(
+  const { port, proxy } = await checkedProxy(
     t,
-    `upstream u {
-       upsync ${consul.address}/v1/kv/${KEY} upsync_type=consul upsync_interval=50ms strong_dependency=on;
-       upsync_dump_path ${dir}/u.conf;
-       check interval=200 rise=3 fall=2 timeout=2000 type=http;
-       check_http_send "GET /check HTTP/1.0\\r\\n\\r\\n";
-     }
-     server { listen 127.0.0.1:${port}; location / { proxy_pass http://u; } }`,
+    consul,
+    a,
+    `check interval=200 rise=3 fall=2 timeout=2000 type=http;
+       check_http_send "GET /check HTTP/1.0\\r\\n\\r\\n";`,
   );
   // strong_dependency: the registry's server, checked once before the listener opened.
   assert.equal((await send(port, "/")).body, "a");
@@ -96,17 +116,11 @@ test("a registry update that keeps a server keeps its check counters", async (t)
   t.after(() => consul.stop());
   const a = await startBackend(t, "a");
   const b = await startBackend(t, "b");
-  consul.put(`${KEY}${a.addr}`, "{}");
-  const port = await freePort();
-  const dir = tempDir(t);
-  const { proxy } = await startProxy(
+  const { proxy } = await checkedProxy(
     t,
-    `upstream u {
-       upsync ${consul.address}/v1/kv/${KEY} upsync_type=consul upsync_interval=50ms strong_dependency=on;
-       upsync_dump_path ${dir}/u.conf;
-       check interval=50 rise=1 fall=2 timeout=1000 type=http;
-     }
-     server { listen 127.0.0.1:${port}; location / { proxy_pass http://u; } }`,
+    consul,
+    a,
+    "check interval=50 rise=1 fall=2 timeout=1000 type=http;",
   );
   const state = () => proxy.checker.servers().find((s) => s.name === a.addr)!;
   await eventually("a has a run of successes", () => state().rise >= 4);

@@ -6,46 +6,22 @@
  * `htpasswd -bcm` (apr1) and `-bcB` (bcrypt). A real syncgate process, real backends, real sockets.
  */
 import assert from "node:assert/strict";
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
-import { fileURLToPath } from "node:url";
 import { type Backend, startBackend } from "../support/backend.js";
 import { send } from "../support/client.js";
 import { startConsulDouble } from "../support/consul-double.js";
 import { startSyncgate, waitListening } from "../support/daemon.js";
 import { logLines } from "../support/logs.js";
 import { freePort } from "../support/ports.js";
+import { seedConfig, seedHtpasswd } from "../support/seed.js";
 import { tempDir } from "../support/tmp.js";
 import { eventually } from "../support/wait.js";
 
-const FIXTURES = fileURLToPath(new URL("../../../test/fixtures/", import.meta.url));
 const VALUE = '{"weight":1, "max_fails":2, "fail_timeout":3}';
 const auth = (user: string, pass: string): string =>
   `Basic ${Buffer.from(`${user}:${pass}`).toString("base64")}`;
-
-/** The seed configuration, rewritten for loopback: registry, dump, logs, listen ports; `user` removed. */
-function seedConfig(dir: string, consul: string, port: number, htpasswd: string): string {
-  let conf = readFileSync(join(FIXTURES, "seed-nginx.conf"), "utf8");
-  conf = conf
-    .replace(/^user .*$/m, "")
-    .replace("/data/work/nginx/logs/error.log", join(dir, "error.log") + " info")
-    .replace("#pid        logs/nginx.pid;", `pid ${join(dir, "syncgate.pid")};`)
-    .replace("/data/logs/nginx/access.log", join(dir, "access.log"))
-    .replace("include       mime.types;", "")
-    .replace("10.10.78.17:8500", consul)
-    .replaceAll("/data/work/nginx/conf/servers/con_server.conf", join(dir, "servers", "con_server.conf"))
-    .replace(
-      "check interval=5000 rise=1 fall=3 timeout=4000 type=http port=80;",
-      "check interval=100 rise=1 fall=3 timeout=4000 type=http;\n" +
-        '        check_http_send "HEAD / HTTP/1.0\\r\\n\\r\\n";\n' +
-        "        check_http_expect_alive http_2xx http_3xx;",
-    )
-    .replaceAll("listen 80;", `listen 127.0.0.1:${port};`)
-    .replace("/data/work/nginx/conf/.htpasswd", htpasswd);
-  assert.doesNotMatch(conf, /10\.10\.|\/data\//, "every seed address and path is rewritten");
-  return conf;
-}
 
 const www = (port: number, path = "/"): ReturnType<typeof send> =>
   send(port, path, { headers: { Host: "www.linux08.com" } });
@@ -75,8 +51,11 @@ for (const scheme of ["apr1", "bcrypt"] as const) {
     const b = await mk("b");
     const port = await freePort();
     const dir = tempDir(t);
-    copyFileSync(join(FIXTURES, "htpasswd", `${scheme}.htpasswd`), join(dir, ".htpasswd"));
-    writeFileSync(join(dir, "syncgate.conf"), seedConfig(dir, consul.address, port, join(dir, ".htpasswd")));
+    const htpasswd = seedHtpasswd(dir, scheme);
+    writeFileSync(
+      join(dir, "syncgate.conf"),
+      seedConfig(dir, { registry: ["10.10.78.17:8500", consul.address], port, htpasswd }),
+    );
     const d = startSyncgate(t, ["-c", "syncgate.conf"], dir);
     await waitListening(port);
 

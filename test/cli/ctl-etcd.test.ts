@@ -7,29 +7,12 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { ctl, failed, ok } from "../support/ctl.js";
 import { type Etcd, startEtcd } from "../support/etcd.js";
-import { type ProcessResult, runSyncgate } from "../support/process.js";
 import { tempDir } from "../support/tmp.js";
 
 const A = "10.0.0.1:80";
 const B = "10.0.0.2:80";
-
-function ctl(cwd: string, ...args: string[]): Promise<ProcessResult> {
-  return runSyncgate(["ctl", ...args], cwd, 15_000);
-}
-
-function ok(r: ProcessResult): string {
-  assert.equal(r.stderr, "", "nothing on stderr");
-  assert.equal(r.status, 0);
-  return r.stdout;
-}
-
-function failed(r: ProcessResult, status: number, line: RegExp): void {
-  assert.equal(r.stdout, "");
-  assert.equal(r.stderr.split("\n").length, 2, `one line on stderr: ${r.stderr}`);
-  assert.match(r.stderr, line);
-  assert.equal(r.status, status);
-}
 
 let etcd: Etcd;
 before(async () => {

@@ -13,8 +13,9 @@ import { fileURLToPath } from "node:url";
 import { type Backend, startBackend } from "../support/backend.js";
 import { send } from "../support/client.js";
 import { type ConsulDouble, startConsulDouble } from "../support/consul-double.js";
+import { failed, ok, runCtl } from "../support/ctl.js";
 import { freePort } from "../support/ports.js";
-import { type ProcessResult, runSyncgate } from "../support/process.js";
+import type { ProcessResult } from "../support/process.js";
 import { startProxy } from "../support/proxy.js";
 import { tempDir } from "../support/tmp.js";
 import { eventually } from "../support/wait.js";
@@ -23,23 +24,8 @@ const HTPASSWD = fileURLToPath(new URL("../../../test/fixtures/htpasswd/apr1.htp
 const KEY = "upstreams/con_server/";
 const AUTH = `Basic ${Buffer.from("root:123456").toString("base64")}`;
 
-function ctl(cwd: string, ...args: string[]): Promise<ProcessResult> {
-  return runSyncgate(["ctl", ...args], cwd, 30_000);
-}
-
-function ok(r: ProcessResult): string {
-  assert.equal(r.stderr, "", "nothing on stderr");
-  assert.equal(r.status, 0);
-  return r.stdout;
-}
-
-function failed(r: ProcessResult, status: number, line: RegExp | string): void {
-  assert.equal(r.stdout, "", "nothing on stdout");
-  assert.equal(r.stderr.split("\n").length, 2, `one line on stderr: ${r.stderr}`);
-  if (typeof line === "string") assert.equal(r.stderr, `syncgate ctl: ${line}\n`);
-  else assert.match(r.stderr, line);
-  assert.equal(r.status, status, r.stderr);
-}
+/** `syncgate ctl ARGS` in `cwd`, bounded at 30 s. */
+const ctl = (cwd: string, ...args: string[]): Promise<ProcessResult> => runCtl(cwd, args, 30_000);
 
 /** A backend that holds `/hold/...` requests until released; others answer "NAME". */
 async function holdingBackend(t: TestContext, name: string): Promise<Backend & { held: ServerResponse[] }> {

@@ -9,33 +9,12 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { type ConsulDouble, startConsulDouble } from "../support/consul-double.js";
-import { type ProcessResult, runSyncgate } from "../support/process.js";
+import { ctl, failed, ok } from "../support/ctl.js";
 import { tempDir } from "../support/tmp.js";
 
 const KEY = "upstreams/con_server/";
 const A = "10.10.16.182:80";
 const B = "10.10.16.183:80";
-
-/** `syncgate ctl ARGS` in `cwd`, bounded at 15 s. */
-function ctl(cwd: string, ...args: string[]): Promise<ProcessResult> {
-  return runSyncgate(["ctl", ...args], cwd, 15_000);
-}
-
-/** A failure: the status, nothing on stdout, exactly one line on stderr matching `line`. */
-function failed(r: ProcessResult, status: number, line: RegExp | string): void {
-  assert.equal(r.stdout, "", "nothing on stdout");
-  assert.equal(r.stderr.split("\n").length, 2, `one line on stderr: ${r.stderr}`);
-  if (typeof line === "string") assert.equal(r.stderr, `syncgate ctl: ${line}\n`);
-  else assert.match(r.stderr, line);
-  assert.equal(r.status, status, r.stderr);
-}
-
-/** A success: status 0, nothing on stderr. */
-function ok(r: ProcessResult): string {
-  assert.equal(r.stderr, "", "nothing on stderr");
-  assert.equal(r.status, 0);
-  return r.stdout;
-}
 
 interface Setup {
   c: ConsulDouble;

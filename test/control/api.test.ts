@@ -4,14 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { ServerSpec, UpstreamConf, UpsyncConf } from "../../src/config/types.js";
+import type { ServerSpec, UpsyncConf } from "../../src/config/types.js";
 import { AdminApi, type ApiRequest } from "../../src/control/api.js";
 import { parseServerBody, type BodyTarget } from "../../src/control/api-input.js";
 import { formatDuration, serverConfJson } from "../../src/control/api-json.js";
 import type { RegistryServer, RegistryWriter, ServerValue } from "../../src/control/types.js";
 import { Upstream } from "../../src/upstream/upstream.js";
 import { registrySpec } from "../discovery/fixtures.js";
-import { server } from "../support/servers.js";
+import { server, upstreamConf } from "../support/servers.js";
 
 const post: BodyTarget = { kind: "post" };
 const patch: BodyTarget = {
@@ -149,20 +149,7 @@ const upsync: UpsyncConf = {
 };
 
 function synced(specs: ServerSpec[]): Upstream {
-  const conf: UpstreamConf = {
-    name: "u",
-    origin: { file: null, line: 0 },
-    servers: specs,
-    balancer: { method: "round_robin" },
-    keepalive: null,
-    keepaliveTimeout: 60_000,
-    keepaliveRequests: 1000,
-    zone: null,
-    upsync,
-    dumpPath: "/tmp/unused.conf",
-    check: null,
-  };
-  return new Upstream(conf, specs, Date.now());
+  return new Upstream(upstreamConf("u", specs, { upsync, dumpPath: "/tmp/unused.conf" }), specs, Date.now());
 }
 
 /** A registry in memory; `echo` plays the sync: it applies what was written to `u` after a few ms. */

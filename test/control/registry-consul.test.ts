@@ -11,6 +11,7 @@ import { ControlError, DEFAULT_VALUE } from "../../src/control/types.js";
 import { translateConsulKv } from "../../src/discovery/consul-kv.js";
 import { type ConsulDouble, startConsulDouble } from "../support/consul-double.js";
 import { freePort } from "../support/ports.js";
+import { failsWith, show } from "../support/registry.js";
 import { upsyncConf } from "../discovery/watch-harness.js";
 
 let consul: ConsulDouble;
@@ -32,27 +33,13 @@ async function applied(folder: string): Promise<string[]> {
   const body = res.status === 404 ? null : await res.json();
   const t = translateConsulKv(body, { path: `/v1/kv/upstreams/${folder}/`, index: "1", current: [] });
   if ("error" in t) throw new Error(t.error);
-  const flags = (s: { down: boolean; backup: boolean }) =>
-    `${s.down ? " down" : ""}${s.backup ? " backup" : ""}`;
-  return t.servers.map((s) => `${s.address} w=${s.weight} mf=${s.maxFails} ft=${s.failTimeout}${flags(s)}`);
+  return t.servers.map(show);
 }
 
 const stored = (key: string): string | null | undefined => {
   const e = consul.get(key);
   return e === undefined ? undefined : (e.value?.toString("utf8") ?? null);
 };
-
-/** Rejects with a ControlError of `code` and `status`; resolves with its message. */
-async function failsWith(p: Promise<unknown>, code: string, status: number): Promise<string> {
-  const err = await p.then(
-    () => assert.fail(`expected ControlError ${code}`),
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof ControlError, String(err));
-  assert.equal(err.code, code, err.message);
-  assert.equal(err.status, status);
-  return err.message;
-}
 
 test("put, replace, remove, list: the module's requests and value, read back by Consul and the translator", async () => {
   const w = registryWriter(conf("rt"), null);

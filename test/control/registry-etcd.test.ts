@@ -7,12 +7,12 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { UpsyncConf } from "../../src/config/types.js";
 import { registryWriter } from "../../src/control/registry-writer.js";
-import { ControlError, DEFAULT_VALUE, type RegistryWriter } from "../../src/control/types.js";
+import { DEFAULT_VALUE, type RegistryWriter } from "../../src/control/types.js";
 import { translateEtcd2 } from "../../src/discovery/etcd2.js";
 import { etcd3RangeEnd, translateEtcd3 } from "../../src/discovery/etcd3.js";
-import type { ServerSpec } from "../../src/config/types.js";
 import { type Etcd, startEtcd } from "../support/etcd.js";
 import { freePort } from "../support/ports.js";
+import { failsWith, show, value } from "../support/registry.js";
 import { upsyncConf } from "../discovery/watch-harness.js";
 
 let etcd: Etcd;
@@ -27,9 +27,6 @@ after(async () => {
 
 const conf = (type: "etcd" | "etcd3", path: string, over: Partial<UpsyncConf> = {}): UpsyncConf =>
   upsyncConf(type, [etcd.clientPort], path, over);
-
-const show = (s: ServerSpec): string =>
-  `${s.address} w=${s.weight} mf=${s.maxFails} ft=${s.failTimeout}${s.down ? " down" : ""}${s.backup ? " backup" : ""}`;
 
 /** What the v2 watch loop would apply: translateEtcd2 over etcd's own listing of `dir`. */
 async function applied2(dir: string): Promise<string[]> {
@@ -57,19 +54,6 @@ async function applied3(prefix: string): Promise<string[]> {
   return t.servers.map(show);
 }
 
-/** Rejects with a ControlError of `code` (status 502 unless given); resolves with its message. */
-async function failsWith(p: Promise<unknown>, code: string, status = 502): Promise<string> {
-  const err = await p.then(
-    () => assert.fail(`expected ControlError ${code}`),
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof ControlError, String(err));
-  assert.equal(err.code, code, err.message);
-  assert.equal(err.status, status);
-  return err.message;
-}
-
-const value = (over: Partial<typeof DEFAULT_VALUE>) => ({ ...DEFAULT_VALUE, ...over });
 const text = (weight: number, down = 0): string =>
   `{"weight":${weight},"max_fails":2,"fail_timeout":10,"down":${down},"backup":0}`;
 

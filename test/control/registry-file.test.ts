@@ -11,38 +11,15 @@ import { test } from "node:test";
 import type { UpsyncConf } from "../../src/config/types.js";
 import { editServers } from "../../src/control/registry-file.js";
 import { registryWriter } from "../../src/control/registry-writer.js";
-import { ControlError, DEFAULT_VALUE } from "../../src/control/types.js";
+import { DEFAULT_VALUE } from "../../src/control/types.js";
 import type { DumpFs } from "../../src/discovery/dump.js";
 import { watchFile } from "../../src/discovery/file-source.js";
+import { failsWith, value } from "../support/registry.js";
 import { tempDir } from "../support/tmp.js";
-import { until, watch } from "../discovery/watch-harness.js";
+import { until, upsyncConf, watch } from "../discovery/watch-harness.js";
 
-const fileConf = (path: string): UpsyncConf => ({
-  type: "file",
-  scheme: null,
-  addresses: [],
-  path,
-  interval: 50,
-  timeout: 360_000,
-  strongDependency: false,
-  tokenFile: null,
-  lb: null,
-  origin: { file: null, line: 0 },
-});
-
-const value = (over: Partial<typeof DEFAULT_VALUE> = {}) => ({ ...DEFAULT_VALUE, ...over });
-
-/** Rejects with a ControlError of `code`; resolves with its message. */
-async function failsWith(p: Promise<unknown>, code: string, status = 502): Promise<string> {
-  const err = await p.then(
-    () => assert.fail(`expected ControlError ${code}`),
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof ControlError, String(err));
-  assert.equal(err.code, code, err.message);
-  assert.equal(err.status, status);
-  return err.message;
-}
+const fileConf = (path: string): UpsyncConf =>
+  upsyncConf("file", [], path, { scheme: null, timeout: 360_000 });
 
 const HAND_WRITTEN = [
   "# web servers of shop",

@@ -8,6 +8,7 @@ import { type ApplyResult, UpstreamSync, describeSource, loadDumpAtStart } from 
 import type { Snapshot } from "../../src/discovery/types.js";
 import { renderUpsyncStatus } from "../../src/status/upsync-status.js";
 import { Upstream } from "../../src/upstream/upstream.js";
+import { upstreamConf } from "../support/servers.js";
 import { tempDir } from "../support/tmp.js";
 import { registrySpec } from "./fixtures.js";
 
@@ -15,16 +16,10 @@ const DUMP = "/var/lib/syncgate/servers_test.conf";
 const SOURCE = "consul 127.0.0.1:8500/v1/kv/upstreams/test/";
 const T0 = Date.UTC(2026, 10, 24, 10, 0, 0, 0);
 
-function upstreamConf(servers: ServerSpec[], dumpPath: string | null = DUMP): UpstreamConf {
-  return {
-    name: "test",
+/** Upstream `test` (config line 10), synced from Consul on 127.0.0.1:8500, dumped to `dumpPath`. */
+function testConf(servers: ServerSpec[], dumpPath: string | null = DUMP): UpstreamConf {
+  return upstreamConf("test", servers, {
     origin: { file: "/etc/syncgate/syncgate.conf", line: 10 },
-    servers,
-    balancer: { method: "round_robin" },
-    keepalive: null,
-    keepaliveTimeout: 60_000,
-    keepaliveRequests: 1000,
-    zone: null,
     upsync: {
       type: "consul",
       scheme: null,
@@ -38,8 +33,7 @@ function upstreamConf(servers: ServerSpec[], dumpPath: string | null = DUMP): Up
       origin: { file: "/etc/syncgate/syncgate.conf", line: 11 },
     },
     dumpPath,
-    check: null,
-  };
+  });
 }
 
 /** A server written in the config (nginx defaults, max_fails=1). */
@@ -59,7 +53,7 @@ function setup(
   dumpPath: string | null = DUMP,
   over: Partial<UpstreamConf> = {},
 ) {
-  const conf = { ...upstreamConf(initial, dumpPath), ...over };
+  const conf = { ...testConf(initial, dumpPath), ...over };
   const upstream = new Upstream(conf, initial, T0);
   const logs: string[] = [];
   const dumps: [string, string][] = [];
@@ -79,7 +73,7 @@ function setup(
 const addrs = (u: Upstream): string[] => u.group.all().map((p) => p.id);
 
 test("describeSource names type, addresses and path", () => {
-  const conf = upstreamConf([]);
+  const conf = testConf([]);
   assert.equal(describeSource(conf.upsync!), SOURCE);
   assert.equal(
     describeSource({
@@ -270,7 +264,7 @@ test("attribute changes apply in place: the same Peer object, its failures kept;
 });
 
 test("dump writes are serialised, latest wins; a failed write is logged and shown, serving is unaffected", async () => {
-  const conf = upstreamConf([configSpec("127.0.0.1:11111", 12)]);
+  const conf = testConf([configSpec("127.0.0.1:11111", 12)]);
   const upstream = new Upstream(conf, conf.servers, T0);
   const logs: string[] = [];
   const writes: string[] = [];
@@ -420,7 +414,7 @@ test("loadDumpAtStart: missing, empty and comment-only are null; servers keep th
       "# comment\nserver 127.0.0.1:8081 weight=2 max_fails=2 fail_timeout=10s;\nserver 127.0.0.1:8082 weight=1 max_fails=0 fail_timeout=3s down backup;\n",
     "bad.conf": "server 127.0.0.1:8081 weight=2;\nupstream x;\n",
   });
-  const at = (name: string | null) => upstreamConf([], name === null ? null : join(dir, name));
+  const at = (name: string | null) => testConf([], name === null ? null : join(dir, name));
   assert.equal(await loadDumpAtStart(at(null)), null);
   assert.equal(await loadDumpAtStart(at("missing.conf")), null);
   assert.equal(await loadDumpAtStart(at("empty.conf")), null);

@@ -13,7 +13,7 @@ import { connect } from "node:net";
 import { API_HREF, type ServerConfJson, type UpstreamJson } from "../../src/control/api-json.js";
 import type { ProxyServer } from "../../src/proxy/server.js";
 import { type Backend, startBackend } from "../support/backend.js";
-import { raw, send } from "../support/client.js";
+import { answers, raw, send } from "../support/client.js";
 import { type ConsulDouble, startConsulDouble } from "../support/consul-double.js";
 import { freePort } from "../support/ports.js";
 import { startProxy } from "../support/proxy.js";
@@ -110,16 +110,6 @@ function expectContinue(port: number, path: string, body: string): Promise<strin
         `Connection: close\r\n\r\n`,
     );
   });
-}
-
-/** Who answers `n` requests in a row. */
-async function answers(port: number, n: number): Promise<string[]> {
-  const out: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const r = await send(port, `/r${i}`);
-    out.push(r.status === 200 ? r.body.split(" ")[0]! : String(r.status));
-  }
-  return out;
 }
 
 async function memoryProxy(t: TestContext, api: string, servers: Backend[]) {

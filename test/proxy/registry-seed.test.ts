@@ -6,21 +6,20 @@
  * and logs the refusal, a stopped registry keeps traffic flowing, and a restart while it is down serves the dump.
  */
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test, type TestContext } from "node:test";
-import { fileURLToPath } from "node:url";
 import { type Backend, startBackend } from "../support/backend.js";
-import { send } from "../support/client.js";
+import { answers } from "../support/client.js";
 import { type ConsulDouble, startConsulDouble } from "../support/consul-double.js";
 import { startSyncgate, waitListening, type Daemon } from "../support/daemon.js";
 import { type Etcd, startEtcd } from "../support/etcd.js";
 import { logLines } from "../support/logs.js";
 import { freePort } from "../support/ports.js";
+import { seedText } from "../support/seed.js";
 import { tempDir } from "../support/tmp.js";
 import { eventually } from "../support/wait.js";
 
-const SEED = fileURLToPath(new URL("../../../test/fixtures/seed-nginx.conf", import.meta.url));
 const VALUE = '{"weight":1,"max_fails":2,"fail_timeout":10,"down":0}';
 
 /** A registry as the tests drive it: where the upstream's keys live, and writes that return once acknowledged. */
@@ -72,7 +71,7 @@ function etcd3Registry(e: Etcd): Registry {
  * type replaced, the dump path and include moved to `dir`, and the `check` line dropped (health-check issue).
  */
 function seedUpstream(registry: Registry, name: string, dir: string): string {
-  const seed = readFileSync(SEED, "utf8");
+  const seed = seedText();
   const block = /upstream con_server \{[\s\S]*?\n\}/.exec(seed)?.[0];
   if (!block) throw new Error("no upstream block in the seed configuration");
   const dump = join(dir, "servers", `${name}.conf`);
@@ -96,16 +95,6 @@ before(async () => {
 after(async () => {
   await etcd.close();
 });
-
-/** Who answers `n` requests in a row (status for non-200). */
-async function answers(port: number, n: number): Promise<string[]> {
-  const out: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const r = await send(port, `/r${i}`);
-    out.push(r.status === 200 ? r.body.split(" ")[0]! : String(r.status));
-  }
-  return out;
-}
 
 async function scenario(t: TestContext, registry: Registry, name: string): Promise<void> {
   const a: Backend = await startBackend(t, "a");

@@ -11,7 +11,7 @@ import { test, type TestContext } from "node:test";
 import { loadConfig } from "../../src/config/adapt.js";
 import { ProxyServer } from "../../src/proxy/server.js";
 import { type Backend, startBackend } from "../support/backend.js";
-import { send } from "../support/client.js";
+import { answers, send } from "../support/client.js";
 import { type ConsulDouble, startConsulDouble } from "../support/consul-double.js";
 import { probePort, startSyncgate } from "../support/daemon.js";
 import { testEnv } from "../support/env.js";
@@ -22,22 +22,11 @@ import { tempDir } from "../support/tmp.js";
 import { eventually } from "../support/wait.js";
 
 const KEY = "upstreams/con_server/";
-const first = (body: string): string => body.split(" ")[0]!;
 
 async function consul(t: TestContext): Promise<ConsulDouble> {
   const c = await startConsulDouble();
   t.after(() => c.stop());
   return c;
-}
-
-/** Who answers `n` requests in a row. */
-async function answers(port: number, n: number): Promise<string[]> {
-  const out: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const r = await send(port, `/r${i}`);
-    out.push(r.status === 200 ? first(r.body) : String(r.status));
-  }
-  return out;
 }
 
 /** The seed's upstream block with loopback addresses, plus a server with the proxy and both status handlers. */

@@ -52,6 +52,19 @@ export function send(
   });
 }
 
+/**
+ * Who answers `n` requests in a row (GET /r0, /r1, ...): the first word of each 200's body (the backend's name),
+ * or the status of any other answer.
+ */
+export async function answers(port: number, n: number): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = await send(port, `/r${i}`);
+    out.push(r.status === 200 ? r.body.split(" ")[0]! : String(r.status));
+  }
+  return out;
+}
+
 /** Writes `bytes` on a new connection and collects everything until the server closes (or `ms` pass). */
 export function raw(port: number, bytes: string | Buffer, ms = 5000): Promise<string> {
   return new Promise((resolve, reject) => {

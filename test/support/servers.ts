@@ -1,5 +1,5 @@
-/** Server specs for balancer and upstream tests: nginx's defaults for an upstream `server` line. */
-import type { ServerSpec } from "../../src/config/types.js";
+/** Server specs and upstream blocks for balancer and upstream tests, with nginx's defaults. */
+import type { ServerSpec, UpstreamConf } from "../../src/config/types.js";
 
 /** A server "host:port" with nginx's defaults, overridden by `extra`. */
 export function server(address: string, extra: Partial<ServerSpec> = {}): ServerSpec {
@@ -16,6 +16,31 @@ export function server(address: string, extra: Partial<ServerSpec> = {}): Server
     down: false,
     slowStart: 0,
     origin: { file: null, line: 1 },
+    ...extra,
+  };
+}
+
+/**
+ * An `upstream NAME { ... }` block of `servers`: round robin, the default keep-alive pool, no zone, no registry, no
+ * dump, no checks, unless `extra` says otherwise.
+ */
+export function upstreamConf(
+  name: string,
+  servers: ServerSpec[],
+  extra: Partial<UpstreamConf> = {},
+): UpstreamConf {
+  return {
+    name,
+    origin: { file: null, line: 0 },
+    servers,
+    balancer: { method: "round_robin" },
+    keepalive: null,
+    keepaliveTimeout: 60_000,
+    keepaliveRequests: 1000,
+    zone: null,
+    upsync: null,
+    dumpPath: null,
+    check: null,
     ...extra,
   };
 }

@@ -10,23 +10,23 @@
  * cannot read it); syncgate restarted while the registry is down → it serves from the dump.
  */
 import assert from "node:assert/strict";
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { Agent } from "node:http";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
-import { fileURLToPath } from "node:url";
 import { type Backend, startBackend } from "../support/backend.js";
 import { type Reply, send } from "../support/client.js";
 import { startConsulDouble } from "../support/consul-double.js";
+import { ok, runCtl } from "../support/ctl.js";
 import { type Daemon, startSyncgate, waitListening } from "../support/daemon.js";
 import { startEtcd } from "../support/etcd.js";
 import { errorLines } from "../support/logs.js";
 import { freePort } from "../support/ports.js";
-import { type ProcessResult, runSyncgate } from "../support/process.js";
+import type { ProcessResult } from "../support/process.js";
+import { seedConfig, seedHtpasswd, seedText } from "../support/seed.js";
 import { tempDir } from "../support/tmp.js";
 import { eventually } from "../support/wait.js";
 
-const FIXTURES = fileURLToPath(new URL("../../../test/fixtures/", import.meta.url));
 const SEED_UPSYNC =
   "upsync 10.10.78.17:8500/v1/kv/upstreams/con_server/ upsync_timeout=6m upsync_interval=500ms upsync_type=consul strong_dependency=off;";
 /** The walkthrough's `curl -X PUT -d '{"weight":1, "max_fails":2, "fail_timeout":3}'`, as ctl flags. */
@@ -94,29 +94,13 @@ async function etcdRegistry(t: TestContext): Promise<Registry> {
 }
 
 /**
- * The seed configuration for loopback (as test/check/seed-check.test.ts rewrites it), with the registry's upsync
- * line, plus a third server holding the admin API behind allow/deny and auth_basic.
+ * The seed configuration for loopback (test/support/seed.ts), with the registry's upsync line, plus a third server
+ * holding the admin API behind allow/deny and auth_basic (the apr1 htpasswd file, copied to `dir`).
  */
-function seedConfig(dir: string, upsync: string, port: number, apiPort: number): string {
-  const htpasswd = join(dir, ".htpasswd");
-  let conf = readFileSync(join(FIXTURES, "seed-nginx.conf"), "utf8");
-  assert.ok(conf.includes(SEED_UPSYNC), "the seed's upsync line as the test expects it");
-  conf = conf
-    .replace(/^user .*$/m, "")
-    .replace("/data/work/nginx/logs/error.log", join(dir, "error.log") + " info")
-    .replace("#pid        logs/nginx.pid;", `pid ${join(dir, "syncgate.pid")};`)
-    .replace("/data/logs/nginx/access.log", join(dir, "access.log"))
-    .replace("include       mime.types;", "")
-    .replace(SEED_UPSYNC, upsync)
-    .replaceAll("/data/work/nginx/conf/servers/con_server.conf", join(dir, "servers", "con_server.conf"))
-    .replace(
-      "check interval=5000 rise=1 fall=3 timeout=4000 type=http port=80;",
-      "check interval=100 rise=1 fall=3 timeout=4000 type=http;\n" +
-        '        check_http_send "HEAD / HTTP/1.0\\r\\n\\r\\n";\n' +
-        "        check_http_expect_alive http_2xx http_3xx;",
-    )
-    .replaceAll("listen 80;", `listen 127.0.0.1:${port};`)
-    .replace("/data/work/nginx/conf/.htpasswd", htpasswd);
+function walkthroughConfig(dir: string, upsync: string, port: number, apiPort: number): string {
+  const htpasswd = seedHtpasswd(dir, "apr1");
+  assert.ok(seedText().includes(SEED_UPSYNC), "the seed's upsync line as the test expects it");
+  let conf = seedConfig(dir, { registry: [SEED_UPSYNC, upsync], port, htpasswd });
   // The http block's closing brace is the file's last one: the API server goes right before it.
   const end = conf.lastIndexOf("}");
   conf =
@@ -134,20 +118,12 @@ function seedConfig(dir: string, upsync: string, port: number, apiPort: number):
 }
 ` +
     conf.slice(end);
-  assert.doesNotMatch(conf, /10\.10\.|\/data\//, "every seed address and path is rewritten");
   return conf;
 }
 
 /** `syncgate ctl -c syncgate.conf --auth-file auth ARGS` in `dir`, bounded at 15 s. */
-function ctl(dir: string, ...args: string[]): Promise<ProcessResult> {
-  return runSyncgate(["ctl", "-c", "syncgate.conf", "--auth-file", "auth", ...args], dir, 15_000);
-}
-
-function ok(r: ProcessResult): string {
-  assert.equal(r.stderr, "", "nothing on stderr");
-  assert.equal(r.status, 0, r.stdout);
-  return r.stdout;
-}
+const ctl = (dir: string, ...args: string[]): Promise<ProcessResult> =>
+  runCtl(dir, ["-c", "syncgate.conf", "--auth-file", "auth", ...args]);
 
 const www = (port: number, agent?: Agent): Promise<Reply> =>
   send(port, "/", { headers: { Host: "www.linux08.com" }, ...(agent ? { agent } : {}) });
@@ -262,8 +238,7 @@ for (const make of [consulRegistry, etcdRegistry]) {
       const port = await freePort();
       const apiPort = await freePort();
       const dir = tempDir(t, { auth: "root:123456\n" });
-      copyFileSync(join(FIXTURES, "htpasswd", "apr1.htpasswd"), join(dir, ".htpasswd"));
-      writeFileSync(join(dir, "syncgate.conf"), seedConfig(dir, reg.upsync, port, apiPort));
+      writeFileSync(join(dir, "syncgate.conf"), walkthroughConfig(dir, reg.upsync, port, apiPort));
       let d: Daemon = startSyncgate(t, ["-c", "syncgate.conf"], dir);
       await waitListening(port).catch((err: Error) => assert.fail(`${err.message}: ${d.stderr()}`));
       await waitListening(apiPort);
