@@ -28,6 +28,8 @@ export interface WatchEtcd2Options extends WatchOptions {
 /** etcd's EcodeKeyNotFound (a deleted directory) and EcodeEventIndexCleared (a wait older than the history). */
 const KEY_NOT_FOUND = 100;
 const EVENT_INDEX_CLEARED = 401;
+/** The reread reason of a wait whose index etcd no longer has. */
+const CLEARED = "event index cleared";
 
 /**
  * The URL of a full read (`waitIndex` null: `?recursive=true`) or of a wait on the directory of `path`. The path's
@@ -95,7 +97,7 @@ export function readEtcd2Wait(res: RegistryResponse, where: string): Etcd2Step {
   }
   const o = asRecord(body);
   if (res.status === 200 && typeof o.action === "string") return { reread: `event ${o.action}` };
-  if (res.status === 400 && o.errorCode === EVENT_INDEX_CLEARED) return { reread: "event index cleared" };
+  if (res.status === 400 && o.errorCode === EVENT_INDEX_CLEARED) return { reread: CLEARED };
   if (res.status === 200) return { error: `upsync_server ${where} answered a wait without an event` };
   return { error: etcdStatusError(res, body, where) };
 }
@@ -120,6 +122,8 @@ export async function watchEtcd2(conf: UpsyncConf, opts: WatchEtcd2Options): Pro
   let at = 0;
   let failedInRound = 0;
   let failedRounds = 0;
+  /** Waits answered "cleared" in a row. */
+  let cleared = 0;
   const report = stateReporter(opts, () => indexText);
   if (addresses.length === 0) return report(false, "upsync: no registry address to query");
 
@@ -146,7 +150,10 @@ export async function watchEtcd2(conf: UpsyncConf, opts: WatchEtcd2Options): Pro
         : { error: err instanceof RegistryError ? err.message : `upsync_server ${where}: ${String(err)}` };
     }
     if (signal.aborted) break;
-    if (step === null) continue;
+    if (step === null) {
+      cleared = 0;
+      continue;
+    }
 
     if ("listing" in step) {
       const { index, body } = step.listing;
@@ -165,7 +172,15 @@ export async function watchEtcd2(conf: UpsyncConf, opts: WatchEtcd2Options): Pro
         }
       }
       if (!("error" in step)) waitIndex = index + 1n;
-    } else if ("reread" in step) waitIndex = 0n;
+    } else if ("reread" in step) {
+      waitIndex = 0n;
+      // A directory written more than 1000 times between each read and the next wait would have every wait
+      // answered "cleared": after two in a row, pause upsync_interval before reading again (no busy loop).
+      cleared = step.reread === CLEARED ? cleared + 1 : 0;
+      if (cleared >= 2) {
+        await sleep(retryDelay(conf.interval, 0, random), undefined, { signal }).catch(() => undefined);
+      }
+    }
 
     if ("error" in step) {
       waitIndex = 0n;
