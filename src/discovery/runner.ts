@@ -5,7 +5,7 @@
  * `upsync_status` shows. Stopping aborts every loop and waits for pending dump writes.
  */
 import { setMaxListeners } from "node:events";
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import type { UpstreamConf, UpsyncConf } from "../config/types.js";
 import { configError, errnoText, type LogLevel, SyncgateError } from "../lib/errors.js";
 import type { HealthChecker } from "../check/checker.js";
@@ -59,6 +59,15 @@ async function readToken(u: UpsyncConf): Promise<string | null> {
   return token;
 }
 
+/** A file's modification time in ms, or null when it cannot be read. */
+async function mtime(path: string): Promise<number | null> {
+  try {
+    return (await stat(path)).mtimeMs;
+  } catch {
+    return null;
+  }
+}
+
 /** Every synced upstream of one running configuration. */
 export class RegistryRunner {
   readonly #opts: RunnerOptions;
@@ -85,6 +94,7 @@ export class RegistryRunner {
       const upstream = upstreams.get(conf.name);
       if (!conf.upsync || !upstream) continue;
       const token = await readToken(conf.upsync);
+      const dumpWrittenAt = conf.dumpPath === null ? null : await mtime(conf.dumpPath);
       let firstDone = (): void => undefined;
       const first = new Promise<void>((resolve) => (firstDone = resolve));
       r.#synced.push({
@@ -93,6 +103,7 @@ export class RegistryRunner {
         sync: new UpstreamSync(upstream, conf, {
           log: opts.log,
           now: opts.now,
+          dumpWrittenAt,
           ...(checker && conf.check
             ? {
                 checks: {

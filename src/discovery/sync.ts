@@ -26,6 +26,8 @@ export interface UpstreamSyncOptions {
   now(): number;
   /** Dump writer; writeDumpAtomic by default. */
   writeDump?: typeof writeDumpAtomic;
+  /** When the dump file found at start was last written (its mtime), so upsync_status shows its age. */
+  dumpWrittenAt?: number | null;
   /** The upstream's active health checks, if any. */
   checks?: {
     /** Whether a new server starts down until its first probe (`default_down=true`). */
@@ -128,6 +130,7 @@ export class UpstreamSync {
     this.#conf = conf;
     this.#opts = opts;
     this.#writeDump = opts.writeDump ?? writeDumpAtomic;
+    this.#dumpWritten = opts.dumpWrittenAt ?? null;
     this.#source = conf.upsync ? describeSource(conf.upsync) : "config";
     // Servers in service now came from the config or from the dump it (or loadDumpAtStart) read.
     this.#servers = upstream.group.all().map((p) => p.spec);

@@ -165,6 +165,20 @@ test("restarted while the registry is down, syncgate serves the servers of its d
         .map((x) => `        server ${x} weight=1 max_fails=2 fail_timeout=10s;\n`)
         .join(""),
   );
+  // upsync_status: the servers came from the dump, whose age is known from its file.
+  const st = JSON.parse((await send(port, "/upsync_status")).body) as {
+    upstreams: Record<
+      string,
+      { dump: { written: string | null; age_ms: number | null }; servers: { origin: string }[] }
+    >;
+  };
+  const u = st.upstreams.con_server!;
+  assert.deepEqual(
+    u.servers.map((x) => x.origin),
+    ["dump", "dump"],
+  );
+  assert.notEqual(u.dump.written, null);
+  assert.ok(u.dump.age_ms !== null && u.dump.age_ms >= 0 && u.dump.age_ms < 60_000, JSON.stringify(u.dump));
 });
 
 test("a dump file that is not included is loaded at start, before the first registry request", async (t) => {
