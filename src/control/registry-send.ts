@@ -6,8 +6,7 @@
 import type { UpsyncAddress, UpsyncConf } from "../config/types.js";
 import {
   RegistryError,
-  registryGet,
-  registryPost,
+  registryRequest,
   type RegistryResponse,
   registryWhere,
 } from "../discovery/registry-http.js";
@@ -33,11 +32,7 @@ export interface SendBody {
 
 const never = new AbortController().signal;
 
-/**
- * One bounded request. GET and JSON POST are registryGet/registryPost as the watch loops make them; registry-http.ts
- * makes no PUT or DELETE, so those go through its `fetch` hook with the method swapped — same timeout, cap and
- * messages (the global fetch instead of node:http).
- */
+/** One bounded request (registry-http.ts's: whole-request timeout, body cap, messages naming host:port). */
 export function registrySend(
   method: "GET" | "POST" | "PUT" | "DELETE",
   url: URL,
@@ -45,14 +40,12 @@ export function registrySend(
   body: SendBody | null,
   opts: SendOptions,
 ): Promise<RegistryResponse> {
-  const base = { headers: opts.headers, signal: opts.signal ?? never, timeout: opts.timeout };
-  if (method === "GET" && body === null) return registryGet(url, where, base);
-  if (method === "POST" && body?.type === "application/json")
-    return registryPost(url, where, body.text, base);
-  const headers = body === null ? opts.headers : { ...opts.headers, "Content-Type": body.type };
-  const swap: typeof fetch = (input, init) =>
-    fetch(input, { ...init, method, ...(body === null ? {} : { body: body.text }) });
-  return registryGet(url, where, { ...base, headers, fetch: swap });
+  const line = body === null ? { method, body: null } : { method, body: body.text, type: body.type };
+  return registryRequest(line, url, where, {
+    headers: opts.headers,
+    signal: opts.signal ?? never,
+    timeout: opts.timeout,
+  });
 }
 
 /**

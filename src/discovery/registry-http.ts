@@ -91,10 +91,12 @@ function timedOut(where: string, got: Progress): RegistryError {
   );
 }
 
-/** One request of registryRequest: GET, or POST with a JSON body (etcd v3's gateway). */
-interface RequestLine {
-  method: "GET" | "POST";
+/** One request of registryRequest: its method, and a body with its type (JSON unless said). */
+export interface RequestLine {
+  method: "GET" | "POST" | "PUT" | "DELETE";
   body: string | null;
+  /** Content-Type of `body`; application/json by default. */
+  type?: string;
 }
 
 /** GETs `url`; `where` (host:port) names the registry in error messages, because the URL may carry a token. */
@@ -125,7 +127,11 @@ interface Call {
   got: Progress;
 }
 
-function registryRequest(
+/**
+ * One bounded request of any method (the control writers' PUT and DELETE too), with registryGet's timeout, cap
+ * and messages.
+ */
+export function registryRequest(
   line: RequestLine,
   url: URL,
   where: string,
@@ -141,8 +147,8 @@ function registryRequest(
   else opts.signal.addEventListener("abort", onAbort, { once: true });
   const call = { line, url, where, signal: ac.signal, limit: opts.limit ?? MAX_REGISTRY_BODY, got };
   const run = opts.fetch
-    ? viaFetch(opts.fetch, { ...call, headers: withBodyHeaders(opts.headers, line.body, false) })
-    : viaHttp({ ...call, headers: withBodyHeaders(opts.headers, line.body, true) });
+    ? viaFetch(opts.fetch, { ...call, headers: withBodyHeaders(opts.headers, line, false) })
+    : viaHttp({ ...call, headers: withBodyHeaders(opts.headers, line, true) });
   return run.finally(() => {
     clearTimeout(timer);
     opts.signal.removeEventListener("abort", onAbort);
@@ -152,11 +158,12 @@ function registryRequest(
 /** The caller's headers, plus Content-Type (and Content-Length, which fetch sets itself) when there is a body. */
 function withBodyHeaders(
   headers: Record<string, string>,
-  body: string | null,
+  line: RequestLine,
   length: boolean,
 ): Record<string, string> {
+  const body = line.body;
   if (body === null) return headers;
-  const out = { ...headers, "Content-Type": "application/json" };
+  const out = { ...headers, "Content-Type": line.type ?? "application/json" };
   return length ? { ...out, "Content-Length": String(Buffer.byteLength(body)) } : out;
 }
 
