@@ -6,7 +6,7 @@
  * (a few more requests, no token expiry to track: simple tokens last 5 minutes).
  */
 import type { UpsyncAddress, UpsyncConf } from "../config/types.js";
-import { etcd3Prefix, translateEtcd3 } from "../discovery/etcd3.js";
+import { etcd3AuthBody, etcd3Prefix, translateEtcd3 } from "../discovery/etcd3.js";
 import { etcd3Requests } from "../discovery/etcd3-source.js";
 import { registryOrigin, type RegistryResponse, statusError } from "../discovery/registry-http.js";
 import { decodeBase64, isObject } from "../discovery/server-entry.js";
@@ -89,10 +89,7 @@ export function etcd3Store(
 
 /** `user:password` → the gateway's token; a refusal is denied, and the password never reaches a message. */
 async function authenticate(base: string, where: string, token: string, send: SendOptions): Promise<string> {
-  const colon = token.indexOf(":");
-  const name = colon < 0 ? token : token.slice(0, colon);
-  const password = colon < 0 ? "" : token.slice(colon + 1);
-  const body = { type: "application/json", text: JSON.stringify({ name, password }) };
+  const body = { type: "application/json", text: etcd3AuthBody(token) };
   const res = await registrySend("POST", new URL(`${base}/v3/auth/authenticate`), where, body, send);
   const got = gatewayJson(res, where, "authenticate");
   if (typeof got.token !== "string" || got.token === "") {

@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { UpsyncAddress, UpsyncConf } from "../config/types.js";
 import { retryDelay, safely, stateReporter } from "./loop.js";
-import { etcd3Prefix, etcd3RangeEnd, translateEtcd3 } from "./etcd3.js";
+import { etcd3AuthBody, etcd3Prefix, etcd3RangeEnd, translateEtcd3 } from "./etcd3.js";
 import {
   RegistryError,
   registryOrigin,
@@ -316,15 +316,10 @@ async function authenticate(
   token: string,
   bounded: { signal: AbortSignal; timeout: number },
 ): Promise<string> {
-  const colon = token.indexOf(":");
-  const name = colon < 0 ? token : token.slice(0, colon);
-  const password = colon < 0 ? "" : token.slice(colon + 1);
-  const res = await registryPost(
-    new URL(`${base}/v3/auth/authenticate`),
-    where,
-    JSON.stringify({ name, password }),
-    { headers: { Accept: "application/json" }, ...bounded },
-  );
+  const res = await registryPost(new URL(`${base}/v3/auth/authenticate`), where, etcd3AuthBody(token), {
+    headers: { Accept: "application/json" },
+    ...bounded,
+  });
   const got = readJson(res, where);
   if ("error" in got) throw new AttemptError(`etcd authentication failed: ${got.error}`);
   if (typeof got.json.token !== "string" || got.json.token === "") {

@@ -70,3 +70,14 @@ export function translateEtcd3(body: unknown, ctx: TranslateContext): Snapshot |
   }
   return out.finish();
 }
+
+/**
+ * The body of `POST /v3/auth/authenticate` for `upsync_token_file`'s `user:password` (a password may hold
+ * colons: the first one splits).
+ */
+export function etcd3AuthBody(token: string): string {
+  const colon = token.indexOf(":");
+  const name = colon < 0 ? token : token.slice(0, colon);
+  const password = colon < 0 ? "" : token.slice(colon + 1);
+  return JSON.stringify({ name, password });
+}
