@@ -82,7 +82,7 @@ test("a listener that accepts and closes at once is a failure, every time", BOUN
 
 test("a connect that never completes: check time out", BOUND, async (t) => {
   const port = await hangingPort(t);
-  if (port === null) return t.skip("this machine completes or refuses connects to a full accept queue");
+  assert.ok(port !== null, "connect() to a full accept queue did not hang: the timeout cannot be exercised");
   const start = Date.now();
   const r = await runProbe("127.0.0.1", port, tcp({ timeout: 300 }));
   const took = Date.now() - start;
