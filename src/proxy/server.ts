@@ -25,6 +25,7 @@ import { errnoText, SyncgateError, type LogLevel } from "../lib/errors.js";
 import { LATENCY_BUCKETS } from "../upstream/peer.js";
 import { Upstream, implicitServer, resolveServers } from "../upstream/upstream.js";
 import { parseHostPort } from "../config/address.js";
+import { defaultUpstream } from "../config/defaults.js";
 import { HealthChecker, type ProbeFn } from "../check/checker.js";
 import { runProbe } from "../check/probes/index.js";
 import { RegistryRunner } from "../discovery/runner.js";
@@ -181,19 +182,7 @@ export class ProxyServer implements Services {
 
   private implicitUpstream(name: string, specs: ReturnType<typeof implicitServer>[]): Upstream {
     return new Upstream(
-      {
-        name,
-        origin: { file: null, line: 0 },
-        servers: specs,
-        balancer: { method: "round_robin" },
-        keepalive: null,
-        keepaliveTimeout: 60_000,
-        keepaliveRequests: 1000,
-        zone: null,
-        upsync: null,
-        dumpPath: null,
-        check: null,
-      },
+      defaultUpstream(name, { file: null, line: 0 }, specs),
       specs,
       this.now(),
       this.random,

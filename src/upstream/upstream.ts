@@ -4,6 +4,7 @@
  */
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
+import { defaultServer } from "../config/defaults.js";
 import type { ServerSpec, UpstreamConf } from "../config/types.js";
 import { createBalancer } from "../balancer/index.js";
 import type { Balancer, PickRequest } from "../balancer/types.js";
@@ -115,18 +116,5 @@ export async function resolveServers(specs: readonly ServerSpec[]): Promise<Serv
 
 /** The server spec of an implicit upstream (`proxy_pass http://127.0.0.1:8080`), with nginx's defaults. */
 export function implicitServer(host: string, port: number): ServerSpec {
-  const v6 = isIP(host) === 6;
-  return {
-    address: v6 ? `[${host}]:${port}` : `${host}:${port}`,
-    host,
-    port,
-    weight: 1,
-    maxFails: 1,
-    failTimeout: 10_000,
-    maxConns: 0,
-    backup: false,
-    down: false,
-    slowStart: 0,
-    origin: { file: null, line: 0 },
-  };
+  return defaultServer(host, port, { file: null, line: 0 });
 }

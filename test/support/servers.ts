@@ -1,23 +1,12 @@
 /** Server specs and upstream blocks for balancer and upstream tests, with nginx's defaults. */
+import { defaultServer, defaultUpstream } from "../../src/config/defaults.js";
 import type { ServerSpec, UpstreamConf } from "../../src/config/types.js";
 
 /** A server "host:port" with nginx's defaults, overridden by `extra`. */
 export function server(address: string, extra: Partial<ServerSpec> = {}): ServerSpec {
   const i = address.lastIndexOf(":");
-  return {
-    address,
-    host: address.slice(0, i),
-    port: Number(address.slice(i + 1)),
-    weight: 1,
-    maxFails: 1,
-    failTimeout: 10_000,
-    maxConns: 0,
-    backup: false,
-    down: false,
-    slowStart: 0,
-    origin: { file: null, line: 1 },
-    ...extra,
-  };
+  const host = address.slice(0, i).replace(/^\[|\]$/g, "");
+  return { ...defaultServer(host, Number(address.slice(i + 1)), { file: null, line: 1 }), address, ...extra };
 }
 
 /**
@@ -29,18 +18,5 @@ export function upstreamConf(
   servers: ServerSpec[],
   extra: Partial<UpstreamConf> = {},
 ): UpstreamConf {
-  return {
-    name,
-    origin: { file: null, line: 0 },
-    servers,
-    balancer: { method: "round_robin" },
-    keepalive: null,
-    keepaliveTimeout: 60_000,
-    keepaliveRequests: 1000,
-    zone: null,
-    upsync: null,
-    dumpPath: null,
-    check: null,
-    ...extra,
-  };
+  return { ...defaultUpstream(name, { file: null, line: 0 }, servers), ...extra };
 }

@@ -1,5 +1,6 @@
 /** `upstream {}`, its `server` lines and load-balancing methods (nginx's upstream, round robin, least_conn,
  * ip_hash, hash, random and keepalive modules). */
+import { defaultServer, defaultUpstream } from "../defaults.js";
 import {
   type AdaptState,
   type ConfigModule,
@@ -33,19 +34,7 @@ export function parseServerLine(d: Directive): ServerSpec {
   const hp = parseHostPort(address);
   if ("error" in hp) throw fail(d, `${hp.error} in upstream "${address}"`);
   const port = hp.port ?? 80;
-  const spec: ServerSpec = {
-    address: hp.ipv6 ? `[${hp.host}]:${port}` : `${hp.host}:${port}`,
-    host: hp.host,
-    port,
-    weight: 1,
-    maxFails: 1,
-    failTimeout: 10_000,
-    maxConns: 0,
-    backup: false,
-    down: false,
-    slowStart: 0,
-    origin: { file: d.file, line: d.line },
-  };
+  const spec: ServerSpec = defaultServer(hp.host, port, { file: d.file, line: d.line });
   for (const p of d.args.slice(1)) {
     const eq = p.indexOf("=");
     const key = eq < 0 ? p : p.slice(0, eq);
@@ -112,19 +101,7 @@ export const upstream: ConfigModule = {
         if (h.upstreams.some((u) => u.conf.name.toLowerCase() === name.toLowerCase()))
           throw fail(d, `duplicate upstream "${name}"`);
         const u: UpstreamBuilder = {
-          conf: {
-            name,
-            origin: { file: d.file, line: d.line },
-            servers: [],
-            balancer: { method: "round_robin" },
-            keepalive: null,
-            keepaliveTimeout: 60_000,
-            keepaliveRequests: 1000,
-            zone: null,
-            upsync: null,
-            dumpPath: null,
-            check: null,
-          },
+          conf: defaultUpstream(name, { file: d.file, line: d.line }),
           seen: new Set(),
           balancerOrigin: null,
           endOrigin: { file: d.file, line: d.endLine ?? d.line },
