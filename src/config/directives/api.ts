@@ -69,7 +69,7 @@ export const api: ConfigModule = {
           "the server's stable id, the `check_status` index). Writes need `write=on`, else 405 `MethodDisabled`. For an " +
           "upstream with `upsync` they go to its registry (Consul KV, etcd, the watched file) and are answered once " +
           "the change is back (202 if it is not within a few seconds); a catalog upstream (`consul_services`, `consul_health`) refuses them (409); one with no " +
-          "`upsync` changes in memory until the next start. `drain` stays local to this instance. Errors are JSON " +
+          "`upsync` changes in memory, saved to its `upsync_dump_path` when it has one. `drain` stays local to this instance. Errors are JSON " +
           "with NGINX Plus codes. A writable API without `allow`/`deny` or `auth_basic` gets a warning.",
       },
       handle(d, scope, st) {
