@@ -1,19 +1,12 @@
 /** Per-run records and their medians per proxy and connection count. */
+import type { LoadResult } from "./load.js";
 import type { ProxyName } from "./options.js";
 
-/** One measured run of one proxy. */
-export interface RunRecord {
+/** One measured run of one proxy: the load's figures, and what the harness saw of the proxy. */
+export interface RunRecord extends LoadResult {
   round: number;
   conns: number;
   proxy: ProxyName;
-  requests: number;
-  durationS: number;
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  socketErrors: number;
-  badStatus: number;
   /** socketErrors + badStatus. */
   errors: number;
   /** Peak VmRSS of the proxy's process tree, MB (2^20 bytes). */
