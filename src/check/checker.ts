@@ -84,12 +84,22 @@ export class HealthChecker {
   readonly #random: () => number;
   readonly #upstreams: CheckedUpstream[] = [];
   #stopped = false;
-  /** Configuration loads (1 at start; the runtime issue adds reloads). */
-  readonly generation = 1;
+  /** Configuration loads: 1 at start, +1 per reload (check_status's `generation`). */
+  #generation = 1;
 
   constructor(opts: CheckerOptions) {
     this.#opts = opts;
     this.#random = opts.random ?? Math.random;
+  }
+
+  /** Configuration loads: 1 at start, +1 per reload (check_status's `generation`). */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** Counts a configuration reload. */
+  reloaded(): void {
+    this.#generation++;
   }
 
   /** Whether any upstream is checked. */
@@ -108,6 +118,20 @@ export class HealthChecker {
     this.#upstreams.push(u);
     this.#track(u);
     upstream.onMembership(() => this.#track(u));
+  }
+
+  /** Stops checking `upstream` (a reload removed or replaced it); its probes in flight are aborted. */
+  remove(upstream: Upstream): void {
+    const i = this.#upstreams.findIndex((x) => x.upstream === upstream);
+    if (i === -1) return;
+    const [u] = this.#upstreams.splice(i, 1);
+    for (const c of u!.servers.values()) this.#drop(c);
+    u!.servers.clear();
+  }
+
+  /** Whether `upstream` is checked now. */
+  checks(upstream: Upstream): boolean {
+    return this.#upstreams.some((x) => x.upstream === upstream);
   }
 
   /**
@@ -183,7 +207,7 @@ export class HealthChecker {
 
   /** Brings the checked set in line with the upstream's servers (`down` servers are not checked, as the module). */
   #track(u: CheckedUpstream): void {
-    if (this.#stopped) return;
+    if (this.#stopped || !this.#upstreams.includes(u)) return;
     const seen = new Set<string>();
     for (const peer of u.upstream.group.all()) {
       if (peer.spec.down) continue;

@@ -30,6 +30,11 @@ export interface RunnerOptions {
 
 interface Synced {
   conf: UpstreamConf;
+  upstream: Upstream;
+  /** Stops this upstream's loop (a reload that replaces the upstream stops only its own). */
+  ac: AbortController;
+  /** The running loop, null until started. */
+  loop: Promise<void> | null;
   upsync: UpsyncConf;
   sync: UpstreamSync;
   source: string;
@@ -72,8 +77,6 @@ async function mtime(path: string): Promise<number | null> {
 export class RegistryRunner {
   readonly #opts: RunnerOptions;
   readonly #synced: Synced[] = [];
-  readonly #ac = new AbortController();
-  readonly #loops: Promise<void>[] = [];
 
   private constructor(opts: RunnerOptions) {
     this.#opts = opts;
@@ -81,24 +84,35 @@ export class RegistryRunner {
 
   /**
    * Prepares the sync of every upstream with `upsync` (their Upstream objects must hold the config's or the dump's
-   * servers already); reads token files, so a missing one fails start-up. Nothing is requested yet.
+   * servers already); reads token files, so a missing one fails start-up. Nothing is requested yet. On reload,
+   * `previous` is the running configuration's runner: an upstream the reload kept (the same Upstream object) keeps
+   * its running watch and sync state; nothing of `previous` changes until adopt().
    */
   static async create(
     confs: readonly UpstreamConf[],
     upstreams: ReadonlyMap<string, Upstream>,
     opts: RunnerOptions,
+    previous: RegistryRunner | null = null,
   ): Promise<RegistryRunner> {
     const r = new RegistryRunner(opts);
     const checker = opts.checker ?? null;
     for (const conf of confs) {
       const upstream = upstreams.get(conf.name);
       if (!conf.upsync || !upstream) continue;
+      const kept = previous === null ? undefined : previous.#synced.find((s) => s.upstream === upstream);
+      if (kept) {
+        r.#synced.push(kept);
+        continue;
+      }
       const token = await readToken(conf.upsync);
       const dumpWrittenAt = conf.dumpPath === null ? null : await mtime(conf.dumpPath);
       let firstDone = (): void => undefined;
       const first = new Promise<void>((resolve) => (firstDone = resolve));
       r.#synced.push({
         conf,
+        upstream,
+        ac: new AbortController(),
+        loop: null,
         upsync: conf.upsync,
         sync: new UpstreamSync(upstream, conf, {
           log: opts.log,
@@ -131,11 +145,25 @@ export class RegistryRunner {
     return this.#synced.length;
   }
 
-  /** Starts every watch loop. */
+  /** Starts every watch loop not running yet. */
   start(): void {
-    // Every loop's requests and pauses listen on this one signal: many upstreams are not a leak.
-    setMaxListeners(0, this.#ac.signal);
-    for (const s of this.#synced) this.#loops.push(this.#run(s));
+    for (const s of this.#synced) {
+      if (s.loop !== null) continue;
+      // Every request and pause of a loop listens on its signal: a long-lived loop is not a leak.
+      setMaxListeners(0, s.ac.signal);
+      s.loop = this.#run(s);
+    }
+  }
+
+  /**
+   * After a reload: starts the loops of new upstreams and stops those of `previous` that this runner did not keep
+   * (removed or changed upstreams), waiting for their pending dump writes.
+   */
+  async adopt(previous: RegistryRunner | null): Promise<void> {
+    this.start();
+    if (!previous) return;
+    const dropped = previous.#synced.filter((s) => !this.#synced.includes(s));
+    await RegistryRunner.#halt(dropped);
   }
 
   /**
@@ -219,9 +247,13 @@ export class RegistryRunner {
 
   /** Stops every loop and waits for them and for pending dump writes. */
   async stop(): Promise<void> {
-    this.#ac.abort();
-    await Promise.all(this.#loops);
-    await Promise.all(this.#synced.map((s) => s.sync.flush()));
+    await RegistryRunner.#halt(this.#synced);
+  }
+
+  static async #halt(list: readonly Synced[]): Promise<void> {
+    for (const s of list) s.ac.abort();
+    await Promise.all(list.map((s) => s.loop ?? Promise.resolve()));
+    await Promise.all(list.map((s) => s.sync.flush()));
   }
 
   #run(s: Synced): Promise<void> {
@@ -252,7 +284,7 @@ export class RegistryRunner {
       s.onFailure?.();
     };
     return WATCHES[s.upsync.type](s.upsync, {
-      signal: this.#ac.signal,
+      signal: s.ac.signal,
       onSnapshot: (snap) => {
         let result;
         try {

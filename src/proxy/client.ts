@@ -27,15 +27,16 @@ export class ClientConnection implements ClientSide {
   private timer: NodeJS.Timeout | null = null;
   private closing = false;
   private paused = false;
-  private readonly defaultServer: ServerConf;
+  private defaultServer: ServerConf;
+  /** Set when a reload removed this connection's address: its next request is its last (Connection: close). */
+  private lastOnOld = false;
   /** Lets the parser skip lines it already checked while a long head arrives in pieces. */
   private readonly progress: HeadProgress = { checked: 0 };
 
   constructor(
     readonly socket: Socket,
-    private readonly svc: Services,
-    private readonly hosts: VirtualHosts,
-    private readonly onClosed: (c: ClientConnection) => void,
+    private svc: Services,
+    private hosts: VirtualHosts,
   ) {
     this.info = {
       id: ++connections,
@@ -58,6 +59,39 @@ export class ClientConnection implements ClientSide {
   shutdown(): void {
     this.closing = true;
     this.socket.destroy();
+  }
+
+  /**
+   * Graceful shutdown (SIGQUIT, as nginx's): an idle connection is closed now, one with a request in flight once
+   * that request is answered.
+   */
+  drain(): void {
+    this.closing = true;
+    if (this.current === null && this.tunnel === null) this.socket.end();
+  }
+
+  /** A reload replaced this connection's configuration: an idle connection moves to the new one now. */
+  reloaded(): void {
+    if (this.current === null && this.tunnel === null && !this.closing) this.follow();
+  }
+
+  /**
+   * Moves to the newest configuration that still listens on this connection's address; requests in flight finished
+   * on the old one. When none listens there any more, the connection stays and its next request is its last.
+   */
+  private follow(): void {
+    let g = this.svc;
+    while (g.next !== null) g = g.next;
+    const hosts = g.hostsAt(this.socket.localAddress ?? "", this.socket.localPort ?? 0);
+    if (!hosts) {
+      this.lastOnOld = true;
+      return;
+    }
+    this.svc.detach(this);
+    g.attach(this);
+    this.svc = g;
+    this.hosts = hosts;
+    this.defaultServer = hosts.defaultServer;
   }
 
   stash(rest: Buffer): void {
@@ -143,6 +177,7 @@ export class ClientConnection implements ClientSide {
   }
 
   private parse(buf: Buffer, pipelined: boolean): void {
+    if (this.svc.next !== null && !this.lastOnOld) this.follow();
     const settings = this.defaultServer.settings;
     const lim = settings.largeClientHeaderBuffers;
     const limits: HeadLimits = {
@@ -195,7 +230,8 @@ export class ClientConnection implements ClientSide {
     // ngx_http_update_location_config: the last request keepalive_requests allows (or keepalive_timeout 0)
     // is answered with "Connection: close" already, not closed after a "keep-alive" answer.
     const ka = ctx.settings;
-    if (ka.keepaliveTimeout === 0 || this.info.requests >= ka.keepaliveRequests) head.keepAlive = false;
+    if (ka.keepaliveTimeout === 0 || this.info.requests >= ka.keepaliveRequests || this.lastOnOld)
+      head.keepAlive = false;
     if (m.redirect && m.location) {
       // nginx's auto redirect: "/dir" for a proxied "location /dir/" answers 301 to "/dir/".
       req.redirectTo(redirectLocation(m.location, ctx.args), rest);
@@ -272,7 +308,7 @@ export class ClientConnection implements ClientSide {
     this.timer = null;
     this.current?.onClientGone();
     this.current = null;
-    this.onClosed(this);
+    this.svc.detach(this);
   }
 }
 

@@ -244,7 +244,22 @@ export class ProxyRequest {
     }
     // HEAD is answered as GET (same Content-Length); respond() leaves the body out.
     const method = this.ctx.head.method === "HEAD" ? "GET" : this.ctx.head.method;
-    this.sendShow(this.svc.handle(handler, { method, args: this.ctx.args }));
+    const answer = this.svc.handle(handler, { method, args: this.ctx.args });
+    if (!(answer instanceof Promise)) {
+      this.sendShow(answer);
+      return;
+    }
+    // A cluster worker asks the primary, which holds the one view of every worker's state.
+    answer.then(
+      (r) => {
+        if (!this.finished) this.sendShow(r);
+      },
+      (err: unknown) => {
+        if (this.finished) return;
+        this.svc.logRequestError("crit", this.ctx, `${handler.kind} failed: ${String(err)}`);
+        this.respondError(500);
+      },
+    );
   }
 
   /**

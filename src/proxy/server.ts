@@ -19,11 +19,18 @@ import { HtpasswdStore } from "../access/htpasswd.js";
 import { AccessLogs, type AccessLogWriter } from "../log/access-log.js";
 import { ErrorLog, errorLogContext } from "../log/error-log.js";
 import { compileLogFormat, type LogLine } from "../log/format.js";
-import { buildVirtualHosts, hostsFor, listenersOf } from "../router/servers.js";
+import {
+  buildVirtualHosts,
+  hostsFor,
+  listenersOf,
+  type Listener as ListenSpec,
+  type VirtualHosts,
+} from "../router/servers.js";
 import { compileLocations, type LocationMatcher } from "../router/locations.js";
 import { errnoText, SyncgateError, type LogLevel } from "../lib/errors.js";
 import { LATENCY_BUCKETS } from "../upstream/peer.js";
 import { Upstream, implicitServer, resolveServers } from "../upstream/upstream.js";
+import { sameUpstream } from "../upstream/compare.js";
 import { parseHostPort } from "../config/address.js";
 import { defaultUpstream } from "../config/defaults.js";
 import { HealthChecker, type ProbeFn } from "../check/checker.js";
@@ -58,6 +65,33 @@ export interface ProxyOptions {
   errorLog?: ErrorLog;
   /** The health-check probe (runProbe by default). */
   probe?: ProbeFn;
+  /**
+   * A cluster worker's link to the primary: status pages and the admin API are answered there (one view of every
+   * worker), and this process neither syncs registries nor probes (the primary sends it the results).
+   */
+  remote?: RemoteHandlers;
+}
+
+/** Where a cluster worker sends what only the primary can answer. */
+export interface RemoteHandlers {
+  show(handler: LocationHandlerConf, req: ShowRequest): Promise<ShowResponse>;
+  api(write: boolean, req: ApiRequest): Promise<ShowResponse>;
+}
+
+/** How to stop: at once (SIGTERM), or letting requests in flight finish first (SIGQUIT), bounded when timeoutMs is set. */
+export type CloseMode = { graceful: false } | { graceful: true; timeoutMs: number | null };
+
+/** A bound listening socket; its new connections go to the configuration that owns it now (reloads hand it on). */
+interface Listener {
+  readonly key: string;
+  readonly server: Server;
+  owner: ProxyServer;
+}
+
+/** The address:port a listen line binds, as nginx prints it; a reload keeps a listener whose key stays. */
+function listenKey(l: ListenSpec): string {
+  const host = l.host === "*" ? (l.ipv6 ? "::" : "0.0.0.0") : l.host;
+  return l.ipv6 ? `[${host}]:${l.port}` : `${host}:${l.port}`;
 }
 
 interface AccessTarget {
@@ -95,8 +129,22 @@ export class ProxyServer implements Services {
   private readonly accessTargets = new WeakMap<HttpSettings, AccessTarget[]>();
   private readonly accessRules = new WeakMap<HttpSettings, (addr: string) => "allow" | "deny">();
   private readonly matchers = new Map<ServerConf, LocationMatcher>();
-  private readonly servers: Server[] = [];
+  /** Listening sockets by listenKey(), bound by this configuration or handed on by the one it replaced. */
+  private readonly listeners = new Map<string, Listener>();
+  /** Virtual hosts by listen address (router/servers.ts), and the listen lines, host names resolved. */
+  private tables = new Map<string, VirtualHosts>();
+  private listenSpecs: ListenSpec[] = [];
   private readonly conns = new Set<ClientConnection>();
+  /** The configuration a reload replaced this one with; its connections move there at their next request. */
+  next: ProxyServer | null = null;
+  /** Configurations this one replaced that still serve connections (requests in flight, or idle ones). */
+  private readonly retiredOnes = new Set<ProxyServer>();
+  private retired = false;
+  private releasing: Promise<void> | null = null;
+  private drained: (() => void) | null = null;
+  private readonly remote: RemoteHandlers | null;
+  /** Whether this configuration opened its error log (not kept from the previous one, nor given by the caller). */
+  private readonly ownsErrorLog: boolean;
   private readonly random: (() => number) | undefined;
   readonly now: () => number;
   /** Implicit upstreams of addresses picked at run time, least recently used first (see upstreamFor). */
@@ -111,17 +159,27 @@ export class ProxyServer implements Services {
   private constructor(
     readonly config: Config,
     opts: ProxyOptions,
+    previous: ProxyServer | null,
   ) {
     this.now = opts.now ?? Date.now;
     this.random = opts.random;
-    this.errorLog = opts.errorLog ?? new ErrorLog(config.main.errorLog);
+    this.remote = opts.remote ?? null;
+    // A reload keeps the error log when its lines did not change, and always the health checker (its state is
+    // keyed by upstream object; kept upstreams keep their verdicts).
+    const sameLog =
+      previous !== null &&
+      JSON.stringify(previous.config.main.errorLog) === JSON.stringify(config.main.errorLog);
+    this.errorLog = opts.errorLog ?? (sameLog ? previous.errorLog : new ErrorLog(config.main.errorLog));
+    this.ownsErrorLog = !opts.errorLog && !sameLog;
     this.accessLogs = new AccessLogs({ onError: (level, message) => this.errorLog.log(level, message) });
-    this.checker = new HealthChecker({
-      log: (level, message) => this.errorLog.log(level, message),
-      now: this.now,
-      probe: opts.probe ?? runProbe,
-      ...(opts.random ? { random: opts.random } : {}),
-    });
+    this.checker =
+      previous?.checker ??
+      new HealthChecker({
+        log: (level, message) => this.errorLog.log(level, message),
+        now: this.now,
+        probe: opts.probe ?? runProbe,
+        ...(opts.random ? { random: opts.random } : {}),
+      });
     this.adminApi = new AdminApi({
       upstreams: () => this.configuredUpstreams(),
       registry: () => this.registry,
@@ -142,28 +200,55 @@ export class ProxyServer implements Services {
     return out;
   }
 
-  /** Builds the proxy for a loaded configuration: resolves upstream host names and opens the logs. */
-  static async create(loaded: LoadResult, opts: ProxyOptions = {}): Promise<ProxyServer> {
-    const config = loaded.config;
-    const p = new ProxyServer(config, opts);
-    const http = config.http;
-    if (!http) return p;
-    const now = p.now();
-    for (const u of http.upstreams) {
-      p.upstreams.set(u.name, new Upstream(u, await resolveServers(await startServers(u)), now, p.random));
+  /**
+   * Builds the proxy for a loaded configuration: resolves upstream host names and listen names, and opens the logs.
+   * On reload, `previous` is the running configuration: upstreams whose definition did not change (their
+   * registry-managed servers aside) are kept with their servers, health and registry state. Nothing of `previous`
+   * changes until commit(), so a failure here leaves it running as it was.
+   */
+  static async create(
+    loaded: LoadResult,
+    opts: ProxyOptions = {},
+    previous: ProxyServer | null = null,
+  ): Promise<ProxyServer> {
+    const p = new ProxyServer(loaded.config, opts, previous);
+    try {
+      await p.build(previous);
+    } catch (err) {
+      await p.discard(previous);
+      throw err;
     }
-    p.registry = await RegistryRunner.create(http.upstreams, p.upstreams, {
-      log: (level, message) => p.errorLog.log(level, message),
-      now: p.now,
-      checker: p.checker,
-      ...(p.random ? { random: p.random } : {}),
-    });
+    return p;
+  }
+
+  private async build(previous: ProxyServer | null): Promise<void> {
+    const http = this.config.http;
+    if (!http) return;
+    const now = this.now();
+    for (const u of http.upstreams) {
+      const kept = previous?.keptUpstream(u) ?? null;
+      this.upstreams.set(
+        u.name,
+        kept ?? new Upstream(u, await resolveServers(await startServers(u)), now, this.random),
+      );
+    }
+    this.registry = await RegistryRunner.create(
+      http.upstreams,
+      this.upstreams,
+      {
+        log: (level, message) => this.errorLog.log(level, message),
+        now: this.now,
+        checker: this.checker,
+        ...(this.random ? { random: this.random } : {}),
+      },
+      previous?.registry ?? null,
+    );
     const literal = new Map<string, { host: string; port: number }>();
     for (const s of http.servers) {
-      p.matchers.set(s, compileLocations(s));
-      p.prepareLogs(s.settings, http.logFormats);
+      this.matchers.set(s, compileLocations(s));
+      this.prepareLogs(s.settings, http.logFormats);
       forEachLocation(s.locations, (l) => {
-        p.prepareLogs(l.settings, http.logFormats);
+        this.prepareLogs(l.settings, http.logFormats);
         const pp = l.proxyPass;
         if (pp && !pp.variables && !pp.upstream) {
           literal.set(`${pp.host}:${pp.port ?? 80}`, { host: pp.host, port: pp.port ?? 80 });
@@ -172,12 +257,38 @@ export class ProxyServer implements Services {
     }
     // proxy_pass to an address or host name: an implicit upstream of all its addresses, as nginx makes.
     for (const [key, t] of literal) {
-      if (!p.upstreams.has(key)) {
-        p.upstreams.set(key, p.implicitUpstream(key, await resolveServers([implicitServer(t.host, t.port)])));
-      }
+      if (this.upstreams.has(key)) continue;
+      const kept = previous?.implicit(key) ?? null;
+      this.upstreams.set(
+        key,
+        kept ?? this.implicitUpstream(key, await resolveServers([implicitServer(t.host, t.port)])),
+      );
     }
-    await p.accessLogs.open();
-    return p;
+    const servers = await resolveListenNames(http.servers);
+    this.tables = buildVirtualHosts(servers);
+    this.listenSpecs = listenersOf(servers);
+    await this.accessLogs.open();
+  }
+
+  /** The running upstream a reload may keep for `conf`: same name, same definition (registry servers aside). */
+  private keptUpstream(conf: UpstreamConf): Upstream | null {
+    const old = this.upstreams.get(conf.name);
+    if (!old || !this.config.http?.upstreams.some((c) => c.name === conf.name)) return null;
+    return sameUpstream(old.conf, conf) ? old : null;
+  }
+
+  /** The implicit upstream of a literal `proxy_pass` address, which a reload keeps (with its pools). */
+  private implicit(key: string): Upstream | null {
+    if (this.config.http?.upstreams.some((c) => c.name === key)) return null;
+    return this.upstreams.get(key) ?? null;
+  }
+
+  /** Undoes a build that failed: closes what it opened and no kept part of `previous`. */
+  private async discard(previous: ProxyServer | null): Promise<void> {
+    const kept = new Set(previous?.upstreams.values() ?? []);
+    for (const u of this.upstreams.values()) if (!kept.has(u)) u.close();
+    await this.accessLogs.close();
+    if (this.ownsErrorLog) await this.errorLog.close();
   }
 
   private implicitUpstream(name: string, specs: ReturnType<typeof implicitServer>[]): Upstream {
@@ -205,7 +316,13 @@ export class ProxyServer implements Services {
   }
 
   /** Answers a location's status handler (`upstream_show`, `upsync_status`). */
-  handle(handler: LocationHandlerConf, req: ShowRequest): ShowResponse {
+  handle(handler: LocationHandlerConf, req: ShowRequest): ShowResponse | Promise<ShowResponse> {
+    if (this.remote) return this.remote.show(handler, req);
+    return this.show(handler, req);
+  }
+
+  /** Renders a status handler from this process's state (the primary's, in a cluster). */
+  show(handler: LocationHandlerConf, req: ShowRequest): ShowResponse {
     if (handler.kind === "upsync_status") return renderUpsyncStatus(this.registry?.status() ?? [], req);
     if (handler.kind === "check_status") return this.checkStatus(handler.format, req);
     // The request layer sends `api` to api(), which reads the body first and answers asynchronously.
@@ -222,6 +339,7 @@ export class ProxyServer implements Services {
 
   /** Answers the admin API (`api [write=on]`). */
   api(write: boolean, req: ApiRequest): Promise<ShowResponse> {
+    if (this.remote) return this.remote.api(write, req);
     return this.adminApi.handle(write, req);
   }
 
@@ -339,52 +457,144 @@ export class ProxyServer implements Services {
     this.errorLog.log(level, message + suffix, ctx.conn.id);
   }
 
-  /** Binds every listen address; fails with nginx's bind() message. */
-  async listen(): Promise<void> {
-    const http = this.config.http;
-    if (!http) return;
-    const servers = await resolveListenNames(http.servers);
-    const tables = buildVirtualHosts(servers);
-    for (const l of listenersOf(servers)) {
-      const server = createServer({ noDelay: true }, (socket: Socket) => {
-        const hosts = hostsFor(tables, socket.localAddress ?? "", socket.localPort ?? 0);
-        if (!hosts) {
-          socket.destroy();
-          return;
-        }
-        const conn = new ClientConnection(socket, this, hosts, (c) => this.conns.delete(c));
-        this.conns.add(conn);
-      });
-      const host = l.host === "*" ? (l.ipv6 ? "::" : "0.0.0.0") : l.host;
-      await new Promise<void>((resolve, reject) => {
-        server.once("error", (err: NodeJS.ErrnoException) => {
-          const shown = l.ipv6 ? `[${host}]:${l.port}` : `${host}:${l.port}`;
-          reject(new SyncgateError("SG_ERR_IO", `bind() to ${shown} failed ${errnoText(err)}`));
-        });
-        server.listen(
-          {
-            host,
-            port: l.port,
-            ...(l.backlog ? { backlog: l.backlog } : {}),
-            ipv6Only: l.ipv6 && l.ipv6only,
-          },
-          () => {
-            server.removeAllListeners("error");
-            server.on("error", (err) => this.errorLog.log("alert", `listener error: ${String(err)}`));
-            resolve();
-          },
-        );
-      });
-      this.servers.push(server);
+  /**
+   * Binds every listen address; fails with nginx's bind() message, leaving nothing bound. On reload, `previous`
+   * hands on the listeners both configurations have (no socket is closed and reopened, so no connection attempt
+   * is refused); it keeps the ones this configuration drops until commit().
+   */
+  async listen(previous: ProxyServer | null = null): Promise<void> {
+    const bound: Listener[] = [];
+    try {
+      for (const l of this.listenSpecs) {
+        const key = listenKey(l);
+        if (this.listeners.has(key) || previous?.listeners.has(key)) continue;
+        const listener = await this.bind(l, key);
+        bound.push(listener);
+        this.listeners.set(key, listener);
+      }
+    } catch (err) {
+      for (const b of bound) {
+        b.server.close();
+        this.listeners.delete(b.key);
+      }
+      throw err;
     }
+    if (!previous) return;
+    for (const l of this.listenSpecs) {
+      const key = listenKey(l);
+      const old = previous.listeners.get(key);
+      if (!old || this.listeners.has(key)) continue;
+      previous.listeners.delete(key);
+      old.owner = this;
+      this.listeners.set(key, old);
+    }
+  }
+
+  private async bind(l: ListenSpec, key: string): Promise<Listener> {
+    const server = createServer({ noDelay: true }, (socket: Socket) => listener.owner.accept(socket));
+    const listener: Listener = { key, server, owner: this };
+    const host = l.host === "*" ? (l.ipv6 ? "::" : "0.0.0.0") : l.host;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", (err: NodeJS.ErrnoException) => {
+        reject(new SyncgateError("SG_ERR_IO", `bind() to ${key} failed ${errnoText(err)}`));
+      });
+      server.listen(
+        {
+          host,
+          port: l.port,
+          ...(l.backlog ? { backlog: l.backlog } : {}),
+          ipv6Only: l.ipv6 && l.ipv6only,
+        },
+        () => {
+          server.removeAllListeners("error");
+          server.on("error", (err) => listener.owner.errorLog.log("alert", `listener error: ${String(err)}`));
+          resolve();
+        },
+      );
+    });
+    return listener;
+  }
+
+  /** A new client connection on one of this configuration's listeners. */
+  private accept(socket: Socket): void {
+    const hosts = hostsFor(this.tables, socket.localAddress ?? "", socket.localPort ?? 0);
+    if (!hosts) {
+      socket.destroy();
+      return;
+    }
+    this.conns.add(new ClientConnection(socket, this, hosts));
+  }
+
+  hostsAt(addr: string, port: number): VirtualHosts | null {
+    return hostsFor(this.tables, addr, port);
+  }
+
+  attach(conn: ClientConnection): void {
+    this.conns.add(conn);
+  }
+
+  detach(conn: ClientConnection): void {
+    this.conns.delete(conn);
+    if (this.conns.size > 0) return;
+    this.drained?.();
+    if (this.retired) void this.release();
+  }
+
+  /**
+   * Makes this configuration the running one after a reload (create() and listen() succeeded): new upstreams are
+   * synced and checked, replaced ones no more, listeners `previous` no longer has stop accepting, and its
+   * connections move here at their next request (idle ones at once). Workers of a cluster only serve: their
+   * primary syncs and checks.
+   */
+  async commit(previous: ProxyServer): Promise<void> {
+    if (!this.remote) {
+      const now = new Set(this.upstreams.values());
+      for (const u of previous.upstreams.values()) if (!now.has(u)) this.checker.remove(u);
+      for (const u of this.upstreams.values())
+        if (u.conf.check && !this.checker.checks(u)) this.checker.add(u);
+      this.checker.reloaded();
+      await this.registry?.adopt(previous.registry);
+    }
+    for (const old of previous.retiredOnes) this.retiredOnes.add(old);
+    previous.retiredOnes.clear();
+    this.retiredOnes.add(previous);
+    previous.next = this;
+    previous.retired = true;
+    for (const l of previous.listeners.values()) l.server.close();
+    previous.listeners.clear();
+    for (const c of [...previous.conns]) c.reloaded();
+    if (previous.conns.size === 0) void previous.release();
+  }
+
+  /** The configuration running now: this one, or the last that replaced it. */
+  private newest(): ProxyServer {
+    let g = this.next ?? this;
+    while (g.next !== null) g = g.next;
+    return g;
+  }
+
+  /** Frees what a retired configuration held that the running one does not (once its last connection closed). */
+  private release(): Promise<void> {
+    this.releasing ??= (async () => {
+      const g = this.newest();
+      g.retiredOnes.delete(this);
+      const kept = new Set(g.upstreams.values());
+      for (const u of this.upstreams.values()) if (!kept.has(u)) u.close();
+      for (const u of this.runtimeUpstreams.values()) u.close();
+      await this.accessLogs.close();
+      if (this.ownsErrorLog && g.errorLog !== this.errorLog) await this.errorLog.close();
+    })();
+    return this.releasing;
   }
 
   /** Bound addresses (host, port), in listen order. */
   addresses(): { host: string; port: number }[] {
-    return this.servers.map((s) => {
-      const a = s.address();
-      return typeof a === "object" && a ? { host: a.address, port: a.port } : { host: "", port: 0 };
-    });
+    const out: { host: string; port: number }[] = [];
+    for (const l of this.listenSpecs) {
+      const a = this.listeners.get(listenKey(l))?.server.address();
+      if (typeof a === "object" && a) out.push({ host: a.address, port: a.port });
+    }
+    return out;
   }
 
   /** Reopens every log file (SIGUSR1). */
@@ -393,13 +603,31 @@ export class ProxyServer implements Services {
     await this.errorLog.reopen();
   }
 
-  /** Stops listening, closes every connection and pool, flushes the logs. */
-  async close(): Promise<void> {
-    // net.Server.close() waits for open connections: stop accepting, end idle ones, then wait.
-    const closed = Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-    this.servers.length = 0;
-    for (const c of this.conns) c.shutdown();
-    await closed;
+  /**
+   * Stops listening, closes the connections — at once, or (graceful) once their requests in flight are answered,
+   * then any left after `timeoutMs` — of this configuration and of those it replaced, stops syncing and probing,
+   * closes every pool and flushes the logs.
+   */
+  async close(mode: CloseMode = { graceful: false }): Promise<void> {
+    for (const l of this.listeners.values()) l.server.close();
+    this.listeners.clear();
+    const all = [this, ...this.retiredOnes];
+    const open = (): ClientConnection[] => all.flatMap((g) => [...g.conns]);
+    if (mode.graceful) {
+      for (const c of open()) c.drain();
+      const waits = all.map(
+        (g) => new Promise<void>((resolve) => (g.conns.size === 0 ? resolve() : (g.drained = resolve))),
+      );
+      let timer: NodeJS.Timeout | null = null;
+      const limit =
+        mode.timeoutMs === null
+          ? null
+          : new Promise<void>((resolve) => (timer = setTimeout(resolve, mode.timeoutMs!)));
+      await Promise.race([Promise.all(waits), ...(limit ? [limit] : [])]);
+      if (timer) clearTimeout(timer);
+    }
+    for (const c of open()) c.shutdown();
+    await Promise.all([...this.retiredOnes].map((g) => g.release()));
     await this.registry?.stop();
     this.checker.stop();
     for (const u of this.upstreams.values()) u.close();

@@ -32,6 +32,14 @@ export class PeerTraffic {
   }
 }
 
+/** Told after a server's health or drain state changes (the cluster primary forwards such changes to workers). */
+let stateHook: (() => void) | null = null;
+
+/** Sets (or clears, with null) the function told after any server's health or drain state changes. */
+export function onPeerState(fn: (() => void) | null): void {
+  stateHook = fn;
+}
+
 /** The last serial handed out: serials are process-wide and never reused. */
 let lastSerial = -1;
 
@@ -99,13 +107,17 @@ export class Peer {
   setDraining(on: boolean, now: number): void {
     if (on && !this.draining) this.drainingSince = now;
     if (!on) this.drainingSince = null;
+    if (this.draining === on) return;
     this.draining = on;
+    stateHook?.();
   }
 
   /** Records an active health check verdict; a transition to healthy starts slow start. */
   setHealthy(healthy: boolean, now: number): void {
-    if (healthy && !this.healthy) this.rampFrom = now;
+    if (healthy === this.healthy) return;
+    if (healthy) this.rampFrom = now;
     this.healthy = healthy;
+    stateHook?.();
   }
 
   /** Whether the peer may take a new request now (down, health, drain, max_fails within fail_timeout, max_conns). */
