@@ -46,7 +46,8 @@ Options:
 `;
 
 /** What starts the server once the configuration is loaded (the data plane registers it). */
-export type Serve = (loaded: LoadResult, out: Out) => Promise<number>;
+/** Serves a loaded configuration; `reread` loads it again the same way (SIGHUP). */
+export type Serve = (loaded: LoadResult, out: Out, reread: () => LoadResult) => Promise<number>;
 
 /** Dependencies of the command, injectable for tests. */
 export interface MainDeps {
@@ -91,12 +92,14 @@ export async function main(argv: string[], deps: Partial<MainDeps> = {}): Promis
   const file = resolve(cwd, flags.c ?? "conf/syncgate.conf");
   const testing = Boolean(flags.t || flags.T);
   let loaded: LoadResult;
-  try {
-    loaded = loadConfig(file, {
+  const load = (): LoadResult =>
+    loadConfig(file, {
       ...(flags.p !== undefined ? { prefix: resolve(cwd, flags.p) } : {}),
       ...(flags.g !== undefined ? { globals: flags.g } : {}),
       env,
     });
+  try {
+    loaded = load();
     if (testing) checkLogFiles(loaded.config);
   } catch (err) {
     const status = printError(out, err);
@@ -134,7 +137,7 @@ export async function main(argv: string[], deps: Partial<MainDeps> = {}): Promis
     logLine(out, "emerg", "serving is disabled in this embedding");
     return 1;
   }
-  return run(loaded, out);
+  return run(loaded, out, load);
 }
 
 const REQUIRES: Record<string, string> = {

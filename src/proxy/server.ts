@@ -215,7 +215,7 @@ export class ProxyServer implements Services {
     try {
       await p.build(previous);
     } catch (err) {
-      await p.discard(previous);
+      await p.abandon(previous);
       throw err;
     }
     return p;
@@ -283,8 +283,10 @@ export class ProxyServer implements Services {
     return this.upstreams.get(key) ?? null;
   }
 
-  /** Undoes a build that failed: closes what it opened and no kept part of `previous`. */
-  private async discard(previous: ProxyServer | null): Promise<void> {
+  /** Undoes a reload that failed (create() or listen()): closes what it opened, and no kept part of `previous`. */
+  async abandon(previous: ProxyServer | null): Promise<void> {
+    for (const l of this.listeners.values()) l.server.close();
+    this.listeners.clear();
     const kept = new Set(previous?.upstreams.values() ?? []);
     for (const u of this.upstreams.values()) if (!kept.has(u)) u.close();
     await this.accessLogs.close();
@@ -459,8 +461,8 @@ export class ProxyServer implements Services {
 
   /**
    * Binds every listen address; fails with nginx's bind() message, leaving nothing bound. On reload, `previous`
-   * hands on the listeners both configurations have (no socket is closed and reopened, so no connection attempt
-   * is refused); it keeps the ones this configuration drops until commit().
+   * keeps the listeners both configurations have, and commit() hands them on (no socket is closed and reopened,
+   * so no connection attempt is refused).
    */
   async listen(previous: ProxyServer | null = null): Promise<void> {
     const bound: Listener[] = [];
@@ -479,7 +481,10 @@ export class ProxyServer implements Services {
       }
       throw err;
     }
-    if (!previous) return;
+  }
+
+  /** Takes over the listeners of `previous` this configuration has too (commit()). */
+  private takeListeners(previous: ProxyServer): void {
     for (const l of this.listenSpecs) {
       const key = listenKey(l);
       const old = previous.listeners.get(key);
@@ -550,11 +555,22 @@ export class ProxyServer implements Services {
     if (!this.remote) {
       const now = new Set(this.upstreams.values());
       for (const u of previous.upstreams.values()) if (!now.has(u)) this.checker.remove(u);
-      for (const u of this.upstreams.values())
-        if (u.conf.check && !this.checker.checks(u)) this.checker.add(u);
+      const added = [...this.upstreams.values()].filter((u) => u.conf.check && !this.checker.checks(u));
+      for (const u of added) this.checker.add(u);
       this.checker.reloaded();
+      // As at start-up: new servers of a new or changed upstream get their first probe before they take traffic
+      // (bounded by the check timeout), so `default_down` does not answer 502 after a reload.
+      await Promise.all(
+        added.map((u) =>
+          this.checker.firstResults(
+            u,
+            u.group.all().map((p) => p.id),
+          ),
+        ),
+      );
       await this.registry?.adopt(previous.registry);
     }
+    this.takeListeners(previous);
     for (const old of previous.retiredOnes) this.retiredOnes.add(old);
     previous.retiredOnes.clear();
     this.retiredOnes.add(previous);

@@ -1,87 +1,116 @@
 /**
- * Running syncgate in the foreground: build the proxy, bind, write the pid file, and stop cleanly on
- * SIGTERM/SIGINT (exit 0, pid file removed). SIGUSR1 reopens the log files (log rotation). SIGHUP and
- * SIGQUIT are reserved for reload and graceful quit.
+ * Running syncgate in the foreground, with nginx's signals (issue 7 item 2): SIGHUP re-reads the configuration
+ * (an invalid one is logged and the running one stays), SIGQUIT stops gracefully (requests in flight finish,
+ * bounded by `worker_shutdown_timeout`), SIGTERM/SIGINT stop at once, SIGUSR1 reopens the log files. The pid
+ * file is written once the server accepts and removed at exit; a second instance on the same pid file refuses
+ * to start.
  */
-import { unlinkSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import type { LoadResult } from "../config/adapt.js";
-import { errnoText, SyncgateError } from "../lib/errors.js";
+import { SyncgateError } from "../lib/errors.js";
 import { logLine, type Out, printError } from "../cli/output.js";
-import { ProxyServer } from "../proxy/server.js";
+import type { CloseMode } from "../proxy/server.js";
+import { refuseSecondInstance, removePid, writePid } from "./pidfile.js";
+import { ClusterPrimary, workerCount } from "./primary.js";
+import { SingleProcess } from "./single.js";
+import type { Runtime } from "./types.js";
 
-/** Starts serving `loaded`; resolves with the exit status once stopped by a signal. */
-export async function serve(loaded: LoadResult, out: Out): Promise<number> {
-  let proxy: ProxyServer;
-  try {
-    proxy = await ProxyServer.create(loaded);
-  } catch (err) {
-    return printError(
-      out,
-      err instanceof SyncgateError
-        ? err
-        : new SyncgateError("SG_ERR_IO", String((err as Error).message ?? err)),
-    );
-  }
-  try {
-    // Registry sync starts before the listeners (strong_dependency=on waits here for the first sync).
-    await proxy.start();
-    await proxy.listen();
-  } catch (err) {
-    await proxy.close();
-    return printError(
-      out,
-      err instanceof SyncgateError
-        ? err
-        : new SyncgateError("SG_ERR_IO", String((err as Error).message ?? err)),
-    );
-  }
-  const pid = loaded.config.main.pid;
-  try {
-    writeFileSync(pid, `${process.pid}\n`);
-  } catch (err) {
-    await proxy.close();
-    return printError(out, new SyncgateError("SG_ERR_IO", `open() "${pid}" failed ${errnoText(err)}`));
-  }
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) return;
-      stopping = true;
-      proxy.errorLog.log("notice", `signal ${signal} received, exiting`);
-      proxy.close().then(
-        () => {
-          removePid(pid);
-          resolve(0);
-        },
-        (err: unknown) => {
-          removePid(pid);
-          logLine(out, "alert", `shutdown failed: ${String(err)}`);
-          resolve(1);
-        },
-      );
-    };
-    process.on("SIGTERM", () => stop("SIGTERM"));
-    process.on("SIGINT", () => stop("SIGINT"));
-    process.on("SIGQUIT", () => stop("SIGQUIT"));
-    process.on("SIGUSR1", () => {
-      proxy.errorLog.log("notice", "reopening logs");
-      proxy
-        .reopenLogs()
-        .catch((err: unknown) => proxy.errorLog.log("alert", `reopen failed: ${String(err)}`));
-    });
-    process.on("SIGHUP", () => {
-      proxy.errorLog.log(
-        "notice",
-        "reload (SIGHUP) is not available in this version; configuration unchanged",
-      );
-    });
-  });
+/** Re-reads the configuration the server started with (same file, prefix and -g directives); throws when invalid. */
+export type Reread = () => LoadResult;
+
+function asError(err: unknown): SyncgateError {
+  return err instanceof SyncgateError
+    ? err
+    : new SyncgateError("SG_ERR_IO", String((err as Error)?.message ?? err));
 }
 
-function removePid(path: string): void {
+/** Starts serving `loaded`; resolves with the exit status once stopped by a signal. */
+export async function serve(loaded: LoadResult, out: Out, reread: Reread | null = null): Promise<number> {
+  const main = loaded.config.main;
+  const pid = main.pid;
+  let rt: Runtime;
   try {
-    unlinkSync(path);
-  } catch {
-    // Already gone: nothing to clean.
+    refuseSecondInstance(pid);
+    const workers = workerCount(main.workerProcesses, availableParallelism());
+    rt = workers > 1 ? await ClusterPrimary.start(loaded, workers) : await SingleProcess.start(loaded);
+  } catch (err) {
+    return printError(out, asError(err));
   }
+  try {
+    writePid(pid);
+  } catch (err) {
+    await rt.stop({ graceful: false });
+    return printError(out, asError(err));
+  }
+  const cluster = rt instanceof ClusterPrimary;
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    let reloads = Promise.resolve();
+    const stop = (signal: string, mode: CloseMode): void => {
+      if (stopping) return;
+      stopping = true;
+      rt.log(
+        "notice",
+        `signal ${signal} received, ${mode.graceful ? "shutting down gracefully" : "exiting"}`,
+      );
+      // A reload in progress finishes first: stopping halfway through a hand-over would leak its half.
+      void reloads
+        .then(() => rt.stop(mode))
+        .then(
+          () => {
+            removePid(pid);
+            resolve(0);
+          },
+          (err: unknown) => {
+            removePid(pid);
+            logLine(out, "alert", `shutdown failed: ${String(err)}`);
+            resolve(1);
+          },
+        );
+    };
+    const reload = async (): Promise<void> => {
+      if (stopping) return;
+      rt.log("notice", "signal 1 (SIGHUP) received, reconfiguring");
+      if (!reread) {
+        rt.log("error", "reload is not available in this embedding; configuration unchanged");
+        return;
+      }
+      let next: LoadResult;
+      try {
+        next = reread();
+      } catch (err) {
+        const e = asError(err);
+        rt.log(e.level, e.message);
+        rt.log("notice", "reload failed, the running configuration stays");
+        return;
+      }
+      for (const m of next.messages) rt.log(m.level, m.text);
+      const nm = next.config.main;
+      if (nm.pid !== pid) rt.log("warn", `a reload does not move the pid file; "${pid}" stays until restart`);
+      if (!cluster && workerCount(nm.workerProcesses, availableParallelism()) > 1) {
+        rt.log("warn", `"worker_processes ${nm.workerProcesses}" takes effect at the next start`);
+      }
+      try {
+        await rt.reload(next);
+      } catch (err) {
+        const e = asError(err);
+        rt.log(e.level === "emerg" ? "emerg" : "alert", e.message);
+        rt.log("notice", "reload failed, the running configuration stays");
+        return;
+      }
+      rt.log("notice", `reconfigured, generation ${rt.generation}`);
+    };
+    process.on("SIGTERM", () => stop("15 (SIGTERM)", { graceful: false }));
+    process.on("SIGINT", () => stop("2 (SIGINT)", { graceful: false }));
+    process.on("SIGQUIT", () =>
+      stop("3 (SIGQUIT)", { graceful: true, timeoutMs: main.workerShutdownTimeout }),
+    );
+    process.on("SIGUSR1", () => {
+      rt.log("notice", "signal 10 (SIGUSR1) received, reopening logs");
+      rt.reopen().catch((err: unknown) => rt.log("alert", `reopen failed: ${String(err)}`));
+    });
+    process.on("SIGHUP", () => {
+      reloads = reloads.then(reload).catch((err: unknown) => rt.log("alert", `reload: ${String(err)}`));
+    });
+  });
 }

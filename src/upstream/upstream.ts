@@ -20,6 +20,11 @@ export class Upstream {
   readonly balancer: Balancer;
   private readonly pools = new Map<Peer, PeerPool>();
   private readonly observers: (() => void)[] = [];
+  /**
+   * A cluster primary serves no traffic: the sums of its workers' idle connections and zombies, which the admin API
+   * shows instead of this process's own (runtime/messages.ts sets them).
+   */
+  reported: { idle: number; zombies: number } | null = null;
   /** Removed peers that still had requests in flight (NGINX's "zombies"); pruned when asked. */
   private readonly removed = new Set<Peer>();
 
@@ -74,6 +79,7 @@ export class Upstream {
 
   /** Idle keep-alive connections to the servers now (the admin API's `keepalive`). */
   idleConnections(): number {
+    if (this.reported) return this.reported.idle;
     let n = 0;
     for (const p of this.pools.values()) n += p.idleCount;
     return n;
@@ -81,6 +87,7 @@ export class Upstream {
 
   /** Removed servers that still have requests in flight (the admin API's `zombies`). */
   zombies(): number {
+    if (this.reported) return this.reported.zombies;
     for (const peer of this.removed) if (peer.active === 0) this.removed.delete(peer);
     return this.removed.size;
   }

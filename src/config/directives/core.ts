@@ -87,7 +87,7 @@ export const core: ConfigModule = {
       doc: {
         syntax: "worker_processes NUMBER | auto;",
         default: "1",
-        text: "Number of worker processes. Accepted; this version serves from one process whatever it says (noted once).",
+        text: "Number of serving processes; `auto`: one per core. With more than 1, a primary process syncs registries, runs health checks and answers status pages and the admin API, and the workers serve (see Process model).",
       },
       handle(d, _scope, st) {
         const s = coreState(st);
@@ -99,8 +99,6 @@ export const core: ConfigModule = {
           if (n === null) throw invalidValue(d);
           s.main.workerProcesses = n;
         }
-        if (v !== "1")
-          st.noticeOnce(d.name, d, `"worker_processes ${v}" runs as one process in this version`);
       },
     },
     {
@@ -158,7 +156,7 @@ export const core: ConfigModule = {
       doc: {
         syntax: "worker_shutdown_timeout TIME;",
         default: "—",
-        text: "Longest wait for open connections when shutting down gracefully.",
+        text: "Longest wait for requests in flight when shutting down gracefully (SIGQUIT, `-s quit`); connections still open then are closed. Without it the wait is unbounded, as in nginx.",
       },
       handle(d, _scope, st) {
         const s = coreState(st);

@@ -1,0 +1,384 @@
+/**
+ * A cluster's primary (`worker_processes N`, N > 1): owns what must happen once — registry watches, health
+ * checks, the dump files, admin API writes — in a ProxyServer that never listens, and N workers that serve. Every
+ * change of membership, health or drain state goes to the workers as per-upstream state tagged with the
+ * configuration generation; a worker that starts (or restarts) gets all of it at once. The workers accept on the
+ * listening sockets themselves (SCHED_NONE): round-robin scheduling would pass every connection through this
+ * process (measured: README, Process model). A worker that dies is logged and replaced.
+ */
+import cluster, { type Worker as ClusterWorker } from "node:cluster";
+import { createServer } from "node:net";
+import { availableParallelism, constants } from "node:os";
+import type { LoadResult } from "../config/adapt.js";
+import type { Config } from "../config/types.js";
+import { errnoText, type LogLevel, SyncgateError } from "../lib/errors.js";
+import { type CloseMode, ProxyServer } from "../proxy/server.js";
+import { listenersOf } from "../router/servers.js";
+import type { ShowResponse } from "../status/upstream-show.js";
+import { onPeerState } from "../upstream/peer.js";
+import type { Upstream } from "../upstream/upstream.js";
+import {
+  sumCounters,
+  type ToPrimary,
+  type ToWorker,
+  type UpstreamCounters,
+  upstreamState,
+} from "./messages.js";
+import type { Runtime } from "./types.js";
+
+/** How long start-up waits for the workers to listen. */
+const START_TIMEOUT = 60_000;
+/** How long a status page waits for each worker's counters. */
+const COUNTERS_TIMEOUT = 1_000;
+/** How long after start a worker's death counts as a failed start (then replaced only after RESPAWN_PAUSE). */
+const EARLY_DEATH = 2_000;
+const RESPAWN_PAUSE = 1_000;
+/** The safety net for state changes no hook reported: every upstream's state is compared this often. */
+const RESYNC_EVERY = 1_000;
+
+interface Member {
+  worker: ClusterWorker;
+  /** The configuration generation the worker serves (0 until it listens). */
+  gen: number;
+  startedAt: number;
+  /** Being stopped on purpose (shutdown, fewer workers after a reload): its exit is not a crash. */
+  leaving: boolean;
+  counters: Map<number, (u: UpstreamCounters[]) => void>;
+}
+
+/** The number of workers `worker_processes` asks for. */
+export function workerCount(value: number | "auto", cores: number): number {
+  return value === "auto" ? Math.max(1, cores) : Math.max(1, value);
+}
+
+export class ClusterPrimary implements Runtime {
+  private readonly members = new Map<number, Member>();
+  private gen = 1;
+  private lastId = 0;
+  private stopping = false;
+  private pending = false;
+  /** What each upstream's last state sent was (JSON), so only changed upstreams travel. */
+  private readonly sent = new Map<string, string>();
+  private readonly watched = new WeakSet<Upstream>();
+  private readonly resync: NodeJS.Timeout;
+  private startWaiters: { resolve: () => void; reject: (e: Error) => void } | null = null;
+
+  private constructor(
+    private proxy: ProxyServer,
+    private config: Config,
+  ) {
+    onPeerState(() => this.schedule());
+    this.watch();
+    this.resync = setInterval(() => this.broadcast(), RESYNC_EVERY);
+    cluster.on("exit", (worker, code, signal) => this.exited(worker, code, signal));
+    cluster.on("message", (worker, m: ToPrimary) => this.receive(worker, m));
+  }
+
+  /** Syncs registries and runs the first round of checks here, then starts the workers and waits until they listen. */
+  static async start(loaded: LoadResult, count: number): Promise<ClusterPrimary> {
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    cluster.setupPrimary({ serialization: "advanced" });
+    const proxy = await ProxyServer.create(loaded);
+    try {
+      await proxy.start();
+    } catch (err) {
+      await proxy.close();
+      throw err;
+    }
+    const p = new ClusterPrimary(proxy, loaded.config);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new SyncgateError("SG_ERR_IO", "worker processes did not start in time")),
+          START_TIMEOUT,
+        );
+        p.startWaiters = {
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
+        };
+        for (let i = 0; i < count; i++) p.fork();
+      });
+    } catch (err) {
+      await p.stop({ graceful: false });
+      throw err;
+    } finally {
+      p.startWaiters = null;
+    }
+    return p;
+  }
+
+  get generation(): number {
+    return this.gen;
+  }
+
+  /** Worker process ids (tests and the status line). */
+  pids(): number[] {
+    return [...this.members.values()].filter((m) => !m.leaving).map((m) => m.worker.process.pid ?? 0);
+  }
+
+  log(level: LogLevel, message: string): void {
+    this.proxy.errorLog.log(level, message);
+  }
+
+  private fork(): void {
+    const worker = cluster.fork();
+    this.members.set(worker.id, {
+      worker,
+      gen: 0,
+      startedAt: Date.now(),
+      leaving: false,
+      counters: new Map(),
+    });
+  }
+
+  private send(m: Member, msg: ToWorker): void {
+    if (!m.worker.isConnected()) return;
+    try {
+      m.worker.send(msg);
+    } catch {
+      // The worker is going away: its exit is handled there.
+    }
+  }
+
+  /** Every configured upstream of the running configuration, by name. */
+  private upstreams(): Upstream[] {
+    return (this.config.http?.upstreams ?? []).flatMap((c) => this.proxy.upstreams.get(c.name) ?? []);
+  }
+
+  /** Follows membership changes of upstreams not followed yet (after start and each reload). */
+  private watch(): void {
+    for (const u of this.upstreams()) {
+      if (this.watched.has(u)) continue;
+      this.watched.add(u);
+      u.onMembership(() => this.schedule());
+    }
+  }
+
+  private schedule(): void {
+    if (this.pending) return;
+    this.pending = true;
+    setImmediate(() => this.broadcast());
+  }
+
+  /** Sends the upstreams whose state changed since last sent to every worker serving the current generation. */
+  private broadcast(): void {
+    this.pending = false;
+    const changed = [];
+    for (const u of this.upstreams()) {
+      const state = upstreamState(u);
+      const json = JSON.stringify(state);
+      if (this.sent.get(u.conf.name) === json) continue;
+      this.sent.set(u.conf.name, json);
+      changed.push(state);
+    }
+    if (changed.length === 0) return;
+    for (const m of this.members.values()) {
+      if (m.gen === this.gen) this.send(m, { t: "state", gen: this.gen, upstreams: changed });
+    }
+  }
+
+  /** Everything a worker needs for the current generation. */
+  private sendAll(m: Member): void {
+    this.send(m, { t: "state", gen: this.gen, upstreams: this.upstreams().map(upstreamState) });
+  }
+
+  private receive(worker: ClusterWorker, msg: ToPrimary): void {
+    const m = this.members.get(worker.id);
+    if (!m) return;
+    switch (msg.t) {
+      case "hello":
+        this.send(m, { t: "config", gen: this.gen, config: this.config });
+        this.sendAll(m);
+        return;
+      case "ready":
+        this.ready(m, msg.gen);
+        return;
+      case "failed":
+        this.failed(m, msg.gen, msg.message);
+        return;
+      case "counters":
+        m.counters.get(msg.id)?.(msg.upstreams);
+        m.counters.delete(msg.id);
+        return;
+      case "show":
+      case "api":
+        this.answer(msg).then(
+          (response) => this.send(m, { t: "answer", id: msg.id, response }),
+          (err: unknown) => {
+            this.log("crit", `${msg.t} failed: ${String(err)}`);
+            this.send(m, { t: "answer", id: msg.id, response: { status: 500, headers: [], body: null } });
+          },
+        );
+    }
+  }
+
+  private ready(m: Member, gen: number): void {
+    const first = m.gen === 0;
+    m.gen = gen;
+    if (gen !== this.gen) return;
+    // A reloaded worker gets the state of the generation it now serves (new upstreams start from it).
+    if (!first) this.sendAll(m);
+    if (first && this.startWaiters && [...this.members.values()].every((x) => x.gen > 0)) {
+      this.startWaiters.resolve();
+    }
+  }
+
+  private failed(m: Member, gen: number, message: string): void {
+    if (m.gen === 0) {
+      this.log("emerg", `worker process ${m.worker.process.pid} could not start: ${message}`);
+      this.startWaiters?.reject(new SyncgateError("SG_ERR_IO", message));
+      return;
+    }
+    // The primary checked the configuration, so this is rare (a port taken in between): replace the worker, which
+    // starts on the new configuration.
+    this.log(
+      "alert",
+      `worker process ${m.worker.process.pid} failed to reload (generation ${gen}): ${message}`,
+    );
+    m.leaving = true;
+    this.send(m, { t: "stop", graceful: true, timeoutMs: this.config.main.workerShutdownTimeout });
+    if (!this.stopping) this.fork();
+  }
+
+  private exited(worker: ClusterWorker, code: number | null, signal: string | null): void {
+    const m = this.members.get(worker.id);
+    if (!m) return;
+    this.members.delete(worker.id);
+    for (const done of m.counters.values()) done([]);
+    if (m.leaving || this.stopping) return;
+    const how = signal
+      ? `on signal ${constants.signals[signal as NodeJS.Signals] ?? signal}`
+      : `with code ${code ?? 0}`;
+    this.log("alert", `worker process ${worker.process.pid} exited ${how}`);
+    if (this.startWaiters) {
+      this.startWaiters.reject(new SyncgateError("SG_ERR_IO", `worker process exited ${how} while starting`));
+      return;
+    }
+    // nginx respawns at once; a worker dying right after start is replaced after a pause, not in a tight loop.
+    const early = Date.now() - m.startedAt < EARLY_DEATH;
+    setTimeout(
+      () => {
+        if (!this.stopping) this.fork();
+      },
+      early ? RESPAWN_PAUSE : 0,
+    );
+  }
+
+  /** Answers a status page or API request a worker passed on, with every worker's counters summed first. */
+  private async answer(msg: Extract<ToPrimary, { t: "show" | "api" }>): Promise<ShowResponse> {
+    if (msg.t === "api" && msg.req.method !== "GET") {
+      const body = msg.req.body === null ? null : Buffer.from(msg.req.body);
+      return this.proxy.api(msg.write, { ...msg.req, body });
+    }
+    await this.collect();
+    return msg.t === "api" ? this.proxy.api(msg.write, msg.req) : this.proxy.show(msg.handler, msg.req);
+  }
+
+  private async collect(): Promise<void> {
+    const reports = await Promise.all(
+      [...this.members.values()]
+        .filter((m) => m.gen > 0)
+        .map(
+          (m) =>
+            new Promise<UpstreamCounters[]>((resolve) => {
+              const id = ++this.lastId;
+              const timer = setTimeout(() => {
+                m.counters.delete(id);
+                resolve([]);
+              }, COUNTERS_TIMEOUT);
+              m.counters.set(id, (u) => {
+                clearTimeout(timer);
+                resolve(u);
+              });
+              this.send(m, { t: "counters?", id });
+            }),
+        ),
+    );
+    sumCounters(this.proxy.upstreams, reports);
+  }
+
+  async reload(loaded: LoadResult): Promise<void> {
+    const previous = this.proxy;
+    await probeNewListeners(previous.config, loaded.config);
+    const next = await ProxyServer.create(loaded, {}, previous);
+    await next.commit(previous);
+    this.proxy = next;
+    this.config = loaded.config;
+    this.gen++;
+    this.sent.clear();
+    this.watch();
+    for (const m of this.members.values()) {
+      if (!m.leaving && m.gen > 0) this.send(m, { t: "reload", gen: this.gen, config: this.config });
+    }
+    this.resize(loaded.config);
+  }
+
+  /** A reload that changes `worker_processes` starts or stops workers. */
+  private resize(config: Config): void {
+    const want = workerCount(config.main.workerProcesses, availableParallelism());
+    const live = [...this.members.values()].filter((m) => !m.leaving);
+    for (let i = live.length; i < want; i++) this.fork();
+    for (const m of live.slice(want)) {
+      m.leaving = true;
+      this.send(m, { t: "stop", graceful: true, timeoutMs: config.main.workerShutdownTimeout });
+    }
+  }
+
+  async reopen(): Promise<void> {
+    await this.proxy.reopenLogs();
+    for (const m of this.members.values()) this.send(m, { t: "reopen" });
+  }
+
+  async stop(mode: CloseMode): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.resync);
+    onPeerState(null);
+    const exits = [...this.members.values()].map(
+      (m) =>
+        new Promise<void>((resolve) =>
+          m.worker.isDead() ? resolve() : m.worker.once("exit", () => resolve()),
+        ),
+    );
+    for (const m of this.members.values()) {
+      this.send(m, mode.graceful ? { t: "stop", ...mode } : { t: "stop", graceful: false, timeoutMs: null });
+    }
+    // A worker that does not exit in time (a bug, or a graceful stop without worker_shutdown_timeout that waits on
+    // a stuck client) is killed only on a fast stop.
+    if (!mode.graceful) {
+      const timer = setTimeout(() => {
+        for (const m of this.members.values()) m.worker.process.kill("SIGKILL");
+      }, 5_000);
+      await Promise.all(exits);
+      clearTimeout(timer);
+    } else await Promise.all(exits);
+    cluster.removeAllListeners("exit");
+    cluster.removeAllListeners("message");
+    await this.proxy.close({ graceful: false });
+  }
+}
+
+/**
+ * Binds (and releases) the addresses a new configuration listens on and the running one does not, so a port that
+ * is taken fails the reload here instead of in every worker.
+ */
+async function probeNewListeners(running: Config, next: Config): Promise<void> {
+  const key = (l: { host: string; port: number }): string => `${l.host}:${l.port}`;
+  const have = new Set(listenersOf(running.http?.servers ?? []).map(key));
+  for (const l of listenersOf(next.http?.servers ?? [])) {
+    if (have.has(key(l))) continue;
+    const host = l.host === "*" ? (l.ipv6 ? "::" : "0.0.0.0") : l.host;
+    await new Promise<void>((resolve, reject) => {
+      const s = createServer();
+      s.once("error", (err) =>
+        reject(new SyncgateError("SG_ERR_IO", `bind() to ${host}:${l.port} failed ${errnoText(err)}`)),
+      );
+      s.listen({ host, port: l.port, ipv6Only: l.ipv6 && l.ipv6only }, () => s.close(() => resolve()));
+    });
+  }
+}

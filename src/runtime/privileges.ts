@@ -1,0 +1,21 @@
+/**
+ * `user USER [GROUP]` (issue 7 item 1): the listeners are bound (and the logs opened) first, then the serving
+ * process drops to that account, as nginx's workers do. A cluster's primary keeps its privileges: it binds the
+ * listeners workers ask for (reloads may add ports below 1024) and owns the pid and dump files.
+ */
+import type { Config } from "../config/types.js";
+import { SyncgateError } from "../lib/errors.js";
+
+/** Switches this process to the configured account; a no-op without `user` (or when not started as root). */
+export function dropPrivileges(config: Config): void {
+  const u = config.main.user;
+  if (!u || typeof process.getuid !== "function" || process.getuid() !== 0) return;
+  try {
+    // Supplementary groups of root must not survive the switch.
+    process.setgroups!([u.group]);
+    process.setgid!(u.group);
+    process.setuid!(u.user);
+  } catch (err) {
+    throw new SyncgateError("SG_ERR_IO", `setuid("${u.user}") failed (${(err as Error).message})`);
+  }
+}

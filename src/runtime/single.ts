@@ -1,0 +1,57 @@
+/**
+ * `worker_processes 1`: one process syncs, probes and serves. A reload builds the new configuration next to the
+ * running one and hands over (ProxyServer.commit), so requests in flight finish on the old one.
+ */
+import type { LoadResult } from "../config/adapt.js";
+import type { LogLevel } from "../lib/errors.js";
+import { type CloseMode, ProxyServer } from "../proxy/server.js";
+import { dropPrivileges } from "./privileges.js";
+import type { Runtime } from "./types.js";
+
+/** The whole server in this process. */
+export class SingleProcess implements Runtime {
+  private constructor(private proxy: ProxyServer) {}
+
+  /** Syncs registries, runs the first round of checks, binds, then drops privileges (`user`). */
+  static async start(loaded: LoadResult): Promise<SingleProcess> {
+    const proxy = await ProxyServer.create(loaded);
+    try {
+      await proxy.start();
+      await proxy.listen();
+      dropPrivileges(loaded.config);
+    } catch (err) {
+      await proxy.close();
+      throw err;
+    }
+    return new SingleProcess(proxy);
+  }
+
+  log(level: LogLevel, message: string): void {
+    this.proxy.errorLog.log(level, message);
+  }
+
+  get generation(): number {
+    return this.proxy.checker.generation;
+  }
+
+  async reload(loaded: LoadResult): Promise<void> {
+    const previous = this.proxy;
+    const next = await ProxyServer.create(loaded, {}, previous);
+    try {
+      await next.listen(previous);
+    } catch (err) {
+      await next.abandon(previous);
+      throw err;
+    }
+    await next.commit(previous);
+    this.proxy = next;
+  }
+
+  reopen(): Promise<void> {
+    return this.proxy.reopenLogs();
+  }
+
+  stop(mode: CloseMode): Promise<void> {
+    return this.proxy.close(mode);
+  }
+}
