@@ -47,6 +47,24 @@ export function baseSetup(c: {
   };
 }
 
+/**
+ * The base setup with nothing pinned apart: the proxy, the backends and the load generator may each run on any
+ * of the machine's `nproc` CPUs. The harness has pinned itself to CPU 1 and what it starts inherits that, so
+ * "every CPU" is named explicitly (null when there is one CPU and nothing was pinned).
+ */
+export function sharedCoresSetup(c: Parameters<typeof baseSetup>[0], nproc: number): BaseSetup {
+  const all = c.pinned ? `0-${nproc - 1}` : null;
+  return { ...baseSetup(c), proxyCpu: all, loadCpu: all };
+}
+
+/**
+ * The process counts nginx or syncgate may run as with `worker_processes n`: a master (primary) and n workers;
+ * syncgate serves `worker_processes 1` from one process, without a primary.
+ */
+export function expectedProcs(name: "nginx" | "syncgate", n: number): number[] {
+  return name === "syncgate" && n === 1 ? [1, 2] : [1 + n];
+}
+
 /** A started proxy under test. */
 export interface Contender {
   name: ProxyName;
@@ -80,10 +98,38 @@ export function mainVars(setup: Setup, port: number): Record<string, string> {
   };
 }
 
-/** Fills a template from bench/conf/ and writes it to `dir/file`. */
-function writeConfig(setup: Setup, name: string, dir: string, file: string, port: number): string {
+/** A config text as it leaves its template, before it is written; an edit returns the text to write instead. */
+export type ConfigEdit = (text: string) => string;
+
+/** `edits` one after the other. */
+export function editAll(...edits: ConfigEdit[]): ConfigEdit {
+  return (text) => edits.reduce((t, edit) => edit(t), text);
+}
+
+/** Replaces `re`'s one match in a config with `by`; throws when the template has no such line. */
+export function replaceLine(re: RegExp, by: string): ConfigEdit {
+  return (text) => {
+    if (!re.test(text)) throw new Error(`config template: no line matches ${String(re)}`);
+    return text.replace(re, by);
+  };
+}
+
+/** The main bench's nginx.conf / syncgate.conf (`worker_processes 1;`) with `n` worker processes. */
+export function workerProcesses(n: number): ConfigEdit {
+  return replaceLine(/^worker_processes 1;$/m, `worker_processes ${n};`);
+}
+
+/** Fills a template from bench/conf/, `edit`s it and writes it to `dir/file`. */
+function writeConfig(
+  setup: Setup,
+  name: string,
+  dir: string,
+  file: string,
+  port: number,
+  edit: ConfigEdit = (text) => text,
+): string {
   const path = join(dir, file);
-  writeFileSync(path, fill(template(setup.root, name), mainVars(setup, port)));
+  writeFileSync(path, edit(fill(template(setup.root, name), mainVars(setup, port))));
   return path;
 }
 
@@ -122,8 +168,16 @@ export async function startBackendsReady(setup: Setup): Promise<Started> {
   return backends;
 }
 
-/** Starts one proxy under test on `port`. */
-export function startContender(setup: Setup, name: ProxyName, port: number): Contender {
+/**
+ * Starts one proxy under test on `port`; `edit` changes nginx's or syncgate's config text before it is written
+ * (the other proxies have no such file).
+ */
+export function startContender(
+  setup: Setup,
+  name: ProxyName,
+  port: number,
+  edit: ConfigEdit = (text) => text,
+): Contender {
   const dir = folder(setup, name);
   const outputFile = join(dir, "output.log");
   const accessLog = join(dir, "access.log");
@@ -131,12 +185,12 @@ export function startContender(setup: Setup, name: ProxyName, port: number): Con
   const backendList = setup.backends.map((p) => `127.0.0.1:${p}`).join(",");
   switch (name) {
     case "nginx": {
-      const conf = writeConfig(setup, "nginx.conf", dir, "nginx.conf", port);
+      const conf = writeConfig(setup, "nginx.conf", dir, "nginx.conf", port, edit);
       const proc = start(name, setup.tools.nginx, nginxArgs(dir, conf), { cpu, outputFile });
       return { name, port, proc, accessLog, configFile: conf };
     }
     case "syncgate": {
-      const conf = writeConfig(setup, "syncgate.conf", dir, "syncgate.conf", port);
+      const conf = writeConfig(setup, "syncgate.conf", dir, "syncgate.conf", port, edit);
       const [cmd, args] = syncgateCommand(setup.root, conf);
       const proc = start(name, cmd, args, { cpu, outputFile, cwd: setup.root });
       return { name, port, proc, accessLog, configFile: conf };

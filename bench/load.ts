@@ -107,6 +107,25 @@ export async function runAutocannon(script: string, spec: LoadSpec): Promise<Loa
   };
 }
 
+/** A load run with the socket errors by kind (null with autocannon, which has no breakdown). */
+export interface DetailedLoad extends LoadResult {
+  socketErrorKinds: SocketErrorKinds | null;
+}
+
+/**
+ * One load run of `spec`, keeping wrk's socket errors by kind when wrk is the generator (a reload that closes
+ * keep-alive connections shows as read errors); with autocannon, runLoad's figures.
+ */
+export async function runDetailedLoad(
+  tools: Tools,
+  wrkScript: string,
+  spec: LoadSpec,
+): Promise<DetailedLoad> {
+  if (tools.wrk === null) return { ...(await runLoad(tools, wrkScript, spec)), socketErrorKinds: null };
+  const { load, kinds } = await runWrkDetailed(tools.wrk, wrkScript, spec);
+  return { ...load, socketErrorKinds: kinds };
+}
+
 /** Runs one load with whichever generator `tools` has. */
 export function runLoad(tools: Tools, wrkScript: string, spec: LoadSpec): Promise<LoadResult> {
   if (tools.wrk !== null) return runWrk(tools.wrk, wrkScript, spec);

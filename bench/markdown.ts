@@ -1,4 +1,5 @@
-/** What both reports (bench/report.ts and bench/churn/report.ts) format the same way. */
+/** What the reports of every scenario format the same way. */
+import type { SocketErrorKinds } from "./load.js";
 import type { MachineInfo } from "./system.js";
 
 /** `n` with `digits` decimals; "–" for null, NaN and infinities. */
@@ -57,4 +58,11 @@ export function reportHead(title: string, i: MachineInfo): string[] {
     "",
     `- Machine: ${i.nproc} CPUs, ${i.cpuModel}, Linux ${i.kernel}`,
   ];
+}
+
+/** "1,234 (read 1,200, connect 34)": the total and its non-zero kinds. */
+export function socketErrorText(total: number, kinds: SocketErrorKinds | null): string {
+  const parts = kinds === null ? [] : (Object.entries(kinds) as [string, number][]).filter(([, n]) => n > 0);
+  if (total === 0 || parts.length === 0) return int(total);
+  return `${int(total)} (${parts.map(([k, n]) => `${k} ${int(n)}`).join(", ")})`;
 }

@@ -7,10 +7,12 @@ export const ALL_PROXIES = ["syncgate", "nginx", "haproxy", "http-proxy", "undic
 export type ProxyName = (typeof ALL_PROXIES)[number];
 
 /**
- * Which benchmark runs: the proxies side by side (the default), registry churn and propagation, or the cost of
- * active health checks.
+ * Which benchmark runs: the proxies side by side (the default), registry churn and propagation, the cost of
+ * active health checks, reloads under load, or one worker process against two.
  */
-export type Scenario = "proxies" | "churn" | "checks";
+export type Scenario = "proxies" | "churn" | "checks" | "reload" | "workers";
+
+const SCENARIOS: readonly Scenario[] = ["proxies", "churn", "checks", "reload", "workers"];
 
 /** `--scenario churn` (issue 4 items 8 and 9): syncgate following a registry vs nginx reloading. */
 export interface ChurnOptions {
@@ -32,6 +34,22 @@ export interface ChecksOptions {
   type: "http" | "tcp";
   /** `check interval=` in milliseconds. */
   intervalMs: number;
+}
+
+/** `--scenario reload`: requests lost while nginx and syncgate reload a changed configuration under load. */
+export interface ReloadOptions {
+  /** `worker_processes` of both contenders. */
+  workers: number;
+  /** A reload every this many milliseconds (the next one waits until the last took effect or timed out). */
+  everyMs: number;
+  /** How the harness asks for a reload: SIGHUP to the pid in the pid file, or the `-s reload` command. */
+  by: "signal" | "command";
+}
+
+/** `--scenario workers`: throughput and CPU of syncgate and nginx at each `worker_processes` count. */
+export interface WorkersOptions {
+  /** The `worker_processes` counts, each run for both proxies. */
+  workers: number[];
 }
 
 /** What one `npm run bench` does. */
@@ -63,6 +81,10 @@ export interface BenchOptions {
   churn: ChurnOptions | null;
   /** Set with `--scenario checks`, else null. */
   checks: ChecksOptions | null;
+  /** Set with `--scenario reload`, else null. */
+  reload: ReloadOptions | null;
+  /** Set with `--scenario workers`, else null. */
+  workers: WorkersOptions | null;
 }
 
 const USAGE = `usage: npm run bench -- [options]   (or the BENCH_* environment variables)
@@ -74,7 +96,7 @@ const USAGE = `usage: npm run bench -- [options]   (or the BENCH_* environment v
   --keepalive N    nginx/syncgate upstream keepalive   BENCH_KEEPALIVE  default the largest --conns
   --tool T         auto | wrk | autocannon             BENCH_TOOL       default auto
   --no-save        print only, write no results        BENCH_SAVE=0
-  --scenario S     proxies | churn | checks            BENCH_SCENARIO   default proxies
+  --scenario S     proxies|churn|checks|reload|workers BENCH_SCENARIO   default proxies
   --churn          short for --scenario churn
   --checks         short for --scenario checks
 
@@ -94,6 +116,19 @@ to 64, --warmup to 2 and --rounds to 5; --proxies is ignored.
   --servers N      checked servers (the extra upstream) BENCH_CHECK_SERVERS  default 2000
   --check-type T   http | tcp                          BENCH_CHECK_TYPE     default http
   --interval MS    check interval, milliseconds        BENCH_CHECK_INTERVAL default 1000
+
+--scenario reload: nginx and syncgate (same worker count), each under wrk while the harness reloads it again
+and again with a changed config (a /generation location answering the reload's number), checking that each
+reload took effect; requests, failed requests, failed per reload. Nothing is pinned (the proxy's workers
+share both cores with wrk). There --duration defaults to 10, --conns to 64 and --rounds to 3.
+  --workers N        worker_processes of both          BENCH_WORKERS       default 2
+  --reload-every MS  milliseconds between reloads      BENCH_RELOAD_EVERY  default 500
+  --reload-by H      signal (SIGHUP to the pid file's pid) or command (-s reload)
+                                                       BENCH_RELOAD_BY     default signal
+
+--scenario workers: syncgate and nginx at each worker count, nothing pinned (wrk shares both cores with the
+proxy); medians, syncgate ÷ nginx at the same count, and N workers ÷ 1 worker. Defaults as the main bench's.
+  --workers A,B      worker_processes counts           BENCH_WORKERS       default 1,2
 `;
 
 /** Thrown for a bad flag; the message is meant for the user. */
@@ -136,6 +171,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     servers: env.BENCH_CHECK_SERVERS,
     "check-type": env.BENCH_CHECK_TYPE,
     interval: env.BENCH_CHECK_INTERVAL,
+    workers: env.BENCH_WORKERS,
+    "reload-every": env.BENCH_RELOAD_EVERY,
+    "reload-by": env.BENCH_RELOAD_BY,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
@@ -156,7 +194,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       continue;
     }
     const m =
-      /^--(duration|warmup|rounds|conns|proxies|keepalive|tool|scenario|rate|backends|samples|seed|servers|check-type|interval)(?:=(.*))?$/.exec(
+      /^--(duration|warmup|rounds|conns|proxies|keepalive|tool|scenario|rate|backends|samples|seed|servers|check-type|interval|workers|reload-every|reload-by)(?:=(.*))?$/.exec(
         arg,
       );
     if (!m?.[1]) throw new UsageError(`unknown option "${arg}"\n${USAGE}`);
@@ -168,42 +206,77 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
   if (tool !== "auto" && tool !== "wrk" && tool !== "autocannon") {
     throw new UsageError(`--tool: expected auto, wrk or autocannon, got "${tool}"`);
   }
-  const scenario = raw.scenario ?? "proxies";
-  if (scenario !== "proxies" && scenario !== "churn" && scenario !== "checks") {
-    throw new UsageError(`--scenario: expected proxies, churn or checks, got "${scenario}"`);
+  const scenario = (raw.scenario ?? "proxies") as Scenario;
+  if (!SCENARIOS.includes(scenario)) {
+    throw new UsageError(`--scenario: expected ${SCENARIOS.join(", ")}, got "${scenario}"`);
   }
-  const churn = scenario === "churn";
-  const checks = scenario === "checks";
-  const only = (flags: string[], mine: boolean, name: string): void => {
-    if (mine) return;
+  const only = (flags: string[], mine: Scenario[]): void => {
+    if (mine.includes(scenario)) return;
     const stray = flags.find((k) => argv.some((a) => a === `--${k}` || a.startsWith(`--${k}=`)));
-    if (stray !== undefined) throw new UsageError(`--${stray} applies to --scenario ${name} only`);
+    if (stray !== undefined) {
+      throw new UsageError(`--${stray} applies to --scenario ${mine.join(" or ")} only`);
+    }
   };
-  only(["rate", "backends", "samples", "seed"], churn, "churn");
-  only(["servers", "check-type", "interval"], checks, "checks");
+  only(["rate", "backends", "samples", "seed"], ["churn"]);
+  only(["servers", "check-type", "interval"], ["checks"]);
+  only(["workers"], ["reload", "workers"]);
+  only(["reload-every", "reload-by"], ["reload"]);
   // The scenario's own defaults where the main bench's would not fit.
-  const byScenario = (main: string, churned: string, checked: string): string =>
-    churn ? churned : checks ? checked : main;
-  const conns = (raw.conns ?? byScenario("64,256", "64", "64"))
-    .split(",")
-    .map((c) => positiveInt("--conns", c.trim()));
+  const d = DEFAULTS[scenario];
+  const conns = (raw.conns ?? d.conns).split(",").map((c) => positiveInt("--conns", c.trim()));
   return {
     scenario,
-    durationS: positiveInt("--duration", raw.duration ?? byScenario("5", "10", "10")),
-    warmupS: raw.warmup === "0" ? 0 : positiveInt("--warmup", raw.warmup ?? byScenario("1", "1", "2")),
-    rounds: positiveInt("--rounds", raw.rounds ?? byScenario("4", "3", "5")),
+    durationS: positiveInt("--duration", raw.duration ?? d.duration),
+    warmupS: raw.warmup === "0" ? 0 : positiveInt("--warmup", raw.warmup ?? d.warmup),
+    rounds: positiveInt("--rounds", raw.rounds ?? d.rounds),
     conns,
-    proxies: churn
-      ? ["syncgate", "nginx"]
-      : checks
-        ? ["syncgate"]
-        : proxyList(raw.proxies ?? ALL_PROXIES.join(",")),
+    proxies:
+      scenario === "proxies"
+        ? proxyList(raw.proxies ?? ALL_PROXIES.join(","))
+        : scenario === "checks"
+          ? ["syncgate"]
+          : ["syncgate", "nginx"],
     keepalive: raw.keepalive === undefined ? Math.max(...conns) : positiveInt("--keepalive", raw.keepalive),
     tool,
     save: raw.save !== "0",
-    churn: churn ? churnOptions(raw) : null,
-    checks: checks ? checksOptions(raw) : null,
+    churn: scenario === "churn" ? churnOptions(raw) : null,
+    checks: scenario === "checks" ? checksOptions(raw) : null,
+    reload: scenario === "reload" ? reloadOptions(raw) : null,
+    workers:
+      scenario === "workers"
+        ? {
+            workers: [...new Set((raw.workers ?? "1,2").split(",").map((w) => workerCount(w.trim())))].sort(
+              (a, b) => a - b,
+            ),
+          }
+        : null,
   };
+}
+
+/** Each scenario's defaults of the common flags. */
+const DEFAULTS: Record<Scenario, { duration: string; warmup: string; rounds: string; conns: string }> = {
+  proxies: { duration: "5", warmup: "1", rounds: "4", conns: "64,256" },
+  churn: { duration: "10", warmup: "1", rounds: "3", conns: "64" },
+  checks: { duration: "10", warmup: "2", rounds: "5", conns: "64" },
+  reload: { duration: "10", warmup: "1", rounds: "3", conns: "64" },
+  workers: { duration: "5", warmup: "1", rounds: "4", conns: "64,256" },
+};
+
+/** A `worker_processes` count: 1 to 64. */
+function workerCount(text: string): number {
+  const n = positiveInt("--workers", text);
+  if (n > 64) throw new UsageError(`--workers: at most 64, got ${n}`);
+  return n;
+}
+
+function reloadOptions(raw: Record<string, string | undefined>): ReloadOptions {
+  const by = raw["reload-by"] ?? "signal";
+  if (by !== "signal" && by !== "command") {
+    throw new UsageError(`--reload-by: expected signal or command, got "${by}"`);
+  }
+  const everyMs = positiveInt("--reload-every", raw["reload-every"] ?? "500");
+  if (everyMs < 50) throw new UsageError(`--reload-every: at least 50 ms, got ${everyMs}`);
+  return { workers: workerCount(raw.workers ?? "2"), everyMs, by };
 }
 
 function checksOptions(raw: Record<string, string | undefined>): ChecksOptions {

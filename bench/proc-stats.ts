@@ -1,5 +1,6 @@
 /** Readings from /proc: a process tree's CPU time and memory, and per-CPU busy time. */
 import { readdirSync, readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 
 /** Clock ticks per second for /proc times (`getconf CLK_TCK`; 100 on every Linux we run). */
 export let clockTicks = 100;
@@ -189,4 +190,39 @@ export class RssSampler {
     this.stopSampling();
     return this.peak;
   }
+}
+
+/** Peak process count and summed RSS of a tree whose members come and go (nginx workers across reloads). */
+export class TreeSampler {
+  peakProcs = 0;
+  peakRss = 0;
+  readonly stop: () => void;
+
+  constructor(
+    private readonly root: number,
+    everyMs: number,
+  ) {
+    this.stop = sampleEvery(everyMs, () => {
+      const pids = processTree(this.root);
+      this.peakProcs = Math.max(this.peakProcs, pids.length);
+      this.peakRss = Math.max(this.peakRss, rssBytes(pids));
+    });
+  }
+}
+
+/**
+ * The processes in `pid`'s tree once it has `want` of them, or once their number has not changed for a second
+ * (workers may be forked after the first one answers), or after 5 s: whatever it has then.
+ */
+export async function waitTreeSize(pid: number, want: number): Promise<number> {
+  const started = performance.now();
+  let n = processTree(pid).length;
+  let since = started;
+  while (n < want && performance.now() - since < 1000 && performance.now() - started < 5000) {
+    await sleep(50);
+    const now = processTree(pid).length;
+    if (now !== n) since = performance.now();
+    n = now;
+  }
+  return n;
 }

@@ -3,27 +3,16 @@
  * machine, interleaved rounds, medians and ratios to nginx in one table (DESIGN §5–§7).
  * Everything it starts runs in its own process group and is stopped at the end, on errors and on Ctrl-C.
  */
-import { readFileSync, truncateSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { setTimeout as sleep } from "node:timers/promises";
 import { runChecksScenario } from "./checks/scenario.js";
 import { runChurnScenario } from "./churn/scenario.js";
 import { baseSetup, startBackendsReady, startContender, type Contender, type Setup } from "./contenders.js";
 import { checkGoals } from "./goals.js";
-import { runLoad, warmUp } from "./load.js";
-import { parseOptions, UsageError, type BenchOptions } from "./options.js";
-import {
-  clockTicks,
-  coreBusy,
-  cpuTicks,
-  cpuTimes,
-  otherCpuPercent,
-  processTree,
-  RssSampler,
-  selfTicks,
-  tcpActiveOpens,
-} from "./proc-stats.js";
+import { measure, NO_RUN, progress } from "./measure.js";
+import { parseOptions, UsageError } from "./options.js";
+import { processTree } from "./proc-stats.js";
+import { runReloadScenario } from "./reload/scenario.js";
 import { outputTail, stop, stopAll } from "./procs.js";
 import { saveReport, summaryTable, type Report } from "./report.js";
 import { checkBehaviour, freePorts, waitReady } from "./sanity.js";
@@ -32,13 +21,13 @@ import {
   cleanupSync,
   interleavedRounds,
   notPinnedNote,
-  NO_LOAD,
   OTHER_CPU_LIMIT,
   prepare,
   redoWhenNoisy,
   sayEnding,
 } from "./scenario.js";
 import { summarize, type RunRecord, type Summary } from "./stats.js";
+import { runWorkersScenario } from "./workers/scenario.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const wrkScript = join(root, "bench", "wrk-report.lua");
@@ -50,82 +39,6 @@ function say(line: string): void {
 /** Multi-line process output as one markdown-safe line. */
 function oneLine(text: string): string {
   return text.replaceAll("|", "\\|").replaceAll("\n", " ⏎ ");
-}
-
-function countLines(file: string): number {
-  let n = 0;
-  const buf = readFileSync(file);
-  for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) n++;
-  return n;
-}
-
-function emptyLog(file: string | null): void {
-  if (file === null) return;
-  try {
-    truncateSync(file, 0);
-  } catch {
-    // Not written yet.
-  }
-}
-
-/** One warm-up and one measured run of `c` at `conns` connections; `backendPids` for the other-CPU figure. */
-async function measure(
-  setup: Setup,
-  opts: BenchOptions,
-  c: Contender,
-  conns: number,
-  round: number,
-  backendPids: number[],
-): Promise<RunRecord> {
-  const spec = { url: `http://127.0.0.1:${c.port}/`, conns, cpu: setup.loadCpu };
-  await warmUp(setup.tools, wrkScript, spec, opts.warmupS);
-  emptyLog(c.accessLog);
-  const pids = processTree(c.proc.pid);
-  const cpuBefore = cpuTimes();
-  const ticksBefore = cpuTicks(pids);
-  const opensBefore = tcpActiveOpens();
-  const oursBefore = cpuTicks(backendPids) + selfTicks();
-  const sampler = new RssSampler(pids);
-  let rss: number;
-  let load;
-  try {
-    load = await runLoad(setup.tools, wrkScript, { ...spec, seconds: opts.durationS });
-  } finally {
-    rss = sampler.stop();
-  }
-  const ticks = cpuTicks(pids) - ticksBefore;
-  const cpuAfter = cpuTimes();
-  const tcpConnects = tcpActiveOpens() - opensBefore;
-  const ours = ticks + cpuTicks(backendPids) + selfTicks() - oursBefore;
-  await sleep(100); // Let the last log lines land.
-  const logLines = c.accessLog === null ? null : countLines(c.accessLog);
-  emptyLog(c.accessLog);
-  const record: RunRecord = {
-    round,
-    conns,
-    proxy: c.name,
-    ...load,
-    errors: load.socketErrors + load.badStatus,
-    rssMB: rss / 2 ** 20,
-    cpuUsPerReq: load.requests > 0 ? (ticks * 1e6) / clockTicks / load.requests : NaN,
-    cpu0BusyPct: coreBusy(cpuBefore, cpuAfter, setup.proxyCpu),
-    cpu1BusyPct: coreBusy(cpuBefore, cpuAfter, setup.loadCpu),
-    otherCpuPct: otherCpuPercent(cpuBefore, cpuAfter, ours),
-    tcpConnects,
-    logLines,
-  };
-  return record;
-}
-
-function progress(r: RunRecord, rounds: number): string {
-  const head = `[round ${r.round}/${rounds} c${r.conns}] ${r.proxy.padEnd(10)}`;
-  if (r.failure) return `${head} FAILED: ${r.failure}`;
-  const busy = (p: number | null): string => (p === null ? "–" : `${p.toFixed(0)}%`);
-  return (
-    `${head} ${Math.round(r.rps).toString().padStart(7)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  ` +
-    `p99 ${r.p99Ms.toFixed(2)} ms  errors ${r.errors}  RSS ${r.rssMB.toFixed(1)} MB  ` +
-    `CPU ${r.cpuUsPerReq.toFixed(1)} µs/req  (cpu0 ${busy(r.cpu0BusyPct)}, cpu1 ${busy(r.cpu1BusyPct)}, other ${busy(r.otherCpuPct)}, ${r.tcpConnects} TCP connects)`
-  );
 }
 
 /** Observations worth a reader's attention, from the medians. */
@@ -186,6 +99,20 @@ async function main(argv: string[]): Promise<number> {
     );
     return runChecksScenario(ctx);
   }
+  if (opts.scenario === "reload") {
+    say(
+      `bench: reloads under load (${opts.reload?.workers} workers, a reload every ${opts.reload?.everyMs} ms), ` +
+        `${info.nproc} CPUs (${info.cpuModel}), Node ${info.node}, ${info.nginx}, ${info.loadTool}`,
+    );
+    return runReloadScenario(ctx);
+  }
+  if (opts.scenario === "workers") {
+    say(
+      `bench: worker processes ${opts.workers?.workers.join(" and ")}, ${info.nproc} CPUs (${info.cpuModel}), ` +
+        `Node ${info.node}, ${info.nginx}, ${info.loadTool}`,
+    );
+    return runWorkersScenario(ctx);
+  }
   const notes: string[] = [];
   if (!ctx.pinned) notes.push(notPinnedNote("the proxy"));
   const ports = await freePorts(2 + opts.proxies.length);
@@ -236,9 +163,10 @@ async function main(argv: string[]): Promise<number> {
     const attempts = await redoWhenNoisy({
       measure: async (): Promise<RunRecord> => {
         try {
-          return await measure(setup, opts, c, conns, round, backendPids);
+          const run = { setup, opts, wrkScript, conns, round, ourPids: backendPids };
+          return await measure(c, run);
         } catch (err) {
-          return { round, conns, proxy: c.name, failure: (err as Error).message, ...ZERO };
+          return { round, conns, proxy: c.name, failure: (err as Error).message, ...NO_RUN };
         }
       },
       otherCpu: (r) => r.otherCpuPct ?? 0,
@@ -283,17 +211,6 @@ async function main(argv: string[]): Promise<number> {
 
 /** Redos at the most of a run during which other processes used over OTHER_CPU_LIMIT % of a core. */
 const MAX_REDOS = 2;
-
-const ZERO = {
-  ...NO_LOAD,
-  rssMB: 0,
-  cpuUsPerReq: 0,
-  cpu0BusyPct: null,
-  cpu1BusyPct: null,
-  otherCpuPct: null,
-  tcpConnects: 0,
-  logLines: null,
-};
 
 cleanUpOnExit(say);
 

@@ -5,30 +5,20 @@
  * workers linger while they drain, so its peak process count shows reloads piling up.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { warmUp } from "../load.js";
+import { runDetailedLoad, warmUp, type DetailedLoad } from "../load.js";
 import {
   coreBusy,
   cpuTimes,
   otherCpuPercent,
-  processTree,
-  rssBytes,
-  sampleEvery,
   selfTicks,
   tcpActiveOpens,
+  TreeSampler,
   treeTicks,
 } from "../proc-stats.js";
+import { countSince, fileSize, NGINX_SIGHUP, NGINX_STARTS, waitReloaded } from "../reloads.js";
 import type { Tools } from "../system.js";
 import type { Membership } from "./changes.js";
-import { runDetailedLoad, type DetailedLoad } from "./load.js";
-import {
-  countSince,
-  fileSize,
-  NGINX_SIGHUP,
-  NGINX_STARTS,
-  waitReloaded,
-  waitShown,
-  type ChurnContender,
-} from "./setup.js";
+import { waitShown, type ChurnContender } from "./setup.js";
 
 /** One churn run of one contender. */
 export interface ChurnRun extends DetailedLoad {
@@ -88,24 +78,6 @@ export interface ChurnRunSpec {
   states: Membership[];
   /** Pids of everything else the benchmark started (backends, the other proxy), for the other-CPU figure. */
   ourRoots: number[];
-}
-
-/** Peak process count and RSS of a tree whose members come and go. */
-class TreeSampler {
-  peakProcs = 0;
-  peakRss = 0;
-  readonly stop: () => void;
-
-  constructor(
-    private readonly root: number,
-    everyMs: number,
-  ) {
-    this.stop = sampleEvery(everyMs, () => {
-      const pids = processTree(this.root);
-      this.peakProcs = Math.max(this.peakProcs, pids.length);
-      this.peakRss = Math.max(this.peakRss, rssBytes(pids));
-    });
-  }
 }
 
 /** Runs the changes on schedule until they are all made or `done()` says the load ended. */

@@ -3,8 +3,17 @@
  * method in a few lines, and every run; saved as bench/results/YYYY-MM-DD-HHMM-churn.md and .json.
  */
 import type { GoalResult } from "../goals.js";
-import type { SocketErrorKinds } from "../load.js";
-import { bullets, cpuColumns, fixed, int, numbered, reportHead, section, table } from "../markdown.js";
+import {
+  bullets,
+  cpuColumns,
+  fixed,
+  int,
+  numbered,
+  reportHead,
+  section,
+  socketErrorText,
+  table,
+} from "../markdown.js";
 import type { BenchOptions } from "../options.js";
 import { goalLines } from "../report.js";
 import { saveResults } from "../save.js";
@@ -32,13 +41,6 @@ export interface ChurnReport {
   discarded: ChurnRun[];
   /** Every propagation sample, per series label. */
   samples: Record<string, PropagationSample[]>;
-}
-
-/** "1,234 (read 1,200, connect 34)": the total and its non-zero kinds. */
-function socketErrorText(total: number, kinds: SocketErrorKinds | null): string {
-  const parts = kinds === null ? [] : (Object.entries(kinds) as [string, number][]).filter(([, n]) => n > 0);
-  if (total === 0 || parts.length === 0) return int(total);
-  return `${int(total)} (${parts.map(([k, n]) => `${k} ${int(n)}`).join(", ")})`;
 }
 
 /** The churn table: one row per contender and connection count. */

@@ -4,7 +4,7 @@
  * interface: `set(m)` tells it of a new membership the way its world does (KV writes; a rewritten file and
  * SIGHUP), `reset(m)` does that and waits until the membership is live.
  */
-import { readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ConsulDouble } from "../../test/support/consul-double.js";
@@ -16,8 +16,8 @@ import {
   template,
   type BaseSetup,
 } from "../contenders.js";
-import { processTree } from "../proc-stats.js";
 import { start, type Started } from "../procs.js";
+import { fileSize, waitReloaded, writeAtomic } from "../reloads.js";
 import { httpGet } from "../sanity.js";
 import { kvWrites, nginxServers, serverLine, type Membership } from "./changes.js";
 
@@ -54,22 +54,6 @@ export function startPool(setup: ChurnSetup, ports: number[]): Started {
     cpu: setup.loadCpu,
     outputFile: join(dir, "output.log"),
   });
-}
-
-/** Bytes in `file` now (0 when it does not exist yet). */
-export function fileSize(file: string): number {
-  try {
-    return statSync(file).size;
-  } catch {
-    return 0;
-  }
-}
-
-/** Lines of `file` from byte `offset` on that match `re`. */
-export function countSince(file: string, offset: number, re: RegExp): number {
-  return readSince(file, offset)
-    .split("\n")
-    .filter((l) => re.test(l)).length;
 }
 
 /** The `server` lines upstream_show lists for `m`, in any order. */
@@ -144,42 +128,6 @@ export function startSyncgate(
   return { name: "syncgate", port, proc, errorLog: join(dir, "error.log"), set, reset };
 }
 
-/** What nginx's master logs (notice) when a reload has read the new config and starts its new worker. */
-export const NGINX_STARTS = /start worker processes/;
-
-/** What nginx's master logs (notice) when it receives a reload signal. */
-export const NGINX_SIGHUP = /signal 1 \(SIGHUP\) received/;
-
-/** The text of `file` from byte `offset` on ("" when unreadable). */
-export function readSince(file: string, offset: number): string {
-  try {
-    return readFileSync(file).subarray(offset).toString("utf8");
-  } catch {
-    return "";
-  }
-}
-
-/**
- * Waits until nginx's master, after the last SIGHUP it logged since `offset` of its error log, has started a new
- * worker and the old workers are gone (master + one worker left); returns the milliseconds it took.
- */
-export async function waitReloaded(
-  master: number,
-  errorLog: string,
-  offset: number,
-  timeoutMs: number,
-): Promise<number> {
-  const started = performance.now();
-  while (performance.now() - started < timeoutMs) {
-    const lines = readSince(errorLog, offset).split("\n");
-    const hup = lines.findLastIndex((l) => NGINX_SIGHUP.test(l));
-    const reloaded = hup >= 0 && lines.slice(hup).some((l) => NGINX_STARTS.test(l));
-    if (reloaded && processTree(master).length === 2) return performance.now() - started;
-    await sleep(20);
-  }
-  throw new Error(`nginx did not finish reloading in ${timeoutMs} ms`);
-}
-
 /**
  * nginx with its upstream's servers in an included file: `set` rewrites the file (a temp file renamed over it,
  * so a reload never reads half a file) and sends the master SIGHUP, which is what `nginx -s reload` does after
@@ -191,10 +139,7 @@ export function startNginx(setup: ChurnSetup, port: number, start0: Membership):
   const servers = join(dir, "servers.conf");
   const errorLog = join(dir, "error.log");
   writeFileSync(conf, fill(setup, "churn-nginx.conf", dir, { PORT: String(port) }));
-  const write = (m: Membership): void => {
-    writeFileSync(`${servers}.new`, nginxServers(m));
-    renameSync(`${servers}.new`, servers);
-  };
+  const write = (m: Membership): void => writeAtomic(servers, nginxServers(m));
   write(start0);
   const proc = start("nginx", setup.tools.nginx, nginxArgs(dir, conf, errorLog), {
     cpu: setup.proxyCpu,
