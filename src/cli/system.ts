@@ -3,21 +3,34 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { AdaptEnv } from "../config/engine.js";
 
-function lookup(db: "passwd" | "group", name: string): boolean {
+/** The account database line of `name` (getpwnam/getgrnam), or null when there is none. */
+function entry(db: "passwd" | "group", name: string): string[] | null {
   // getent asks NSS (LDAP, sssd...) as getpwnam() does; /etc files are the fallback when it is missing.
   try {
-    execFileSync("getent", [db, name], { stdio: "ignore" });
-    return true;
+    return execFileSync("getent", [db, name], { encoding: "utf8" }).trim().split(":");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") return false;
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") return null;
   }
   try {
-    return readFileSync(`/etc/${db}`, "utf8")
+    const line = readFileSync(`/etc/${db}`, "utf8")
       .split("\n")
-      .some((line) => line.split(":")[0] === name);
+      .find((l) => l.split(":")[0] === name);
+    return line === undefined ? null : line.split(":");
   } catch {
-    return false;
+    return null;
   }
+}
+
+function lookup(db: "passwd" | "group", name: string): boolean {
+  return entry(db, name) !== null;
+}
+
+/** The numeric ids of an account and group, or null when either is unknown. */
+export function accountIds(user: string, group: string): { uid: number; gid: number } | null {
+  const u = entry("passwd", user);
+  const g = entry("group", group);
+  if (!u || !g) return null;
+  return { uid: Number(u[2]), gid: Number(g[2]) };
 }
 
 /** The environment of this process. */

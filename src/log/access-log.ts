@@ -277,6 +277,11 @@ export class AccessLogs {
     return this.writers.get(path);
   }
 
+  /** The files written (not stderr). */
+  paths(): string[] {
+    return [...this.writers.keys()].filter((p) => p !== "stderr");
+  }
+
   /** Opens every file; rejects with the first failure (nginx refuses to start without its logs). */
   async open(): Promise<void> {
     await Promise.all([...this.writers.values()].map((w) => w.open()));

@@ -67,6 +67,11 @@ export class ErrorLog {
     return this.files.open();
   }
 
+  /** The files written (not stderr). */
+  paths(): string[] {
+    return this.files.paths();
+  }
+
   /** Reopens every target file (SIGUSR1). */
   reopen(): Promise<void> {
     return this.files.reopen();

@@ -613,6 +613,11 @@ export class ProxyServer implements Services {
     return out;
   }
 
+  /** Every log file this configuration writes. */
+  logPaths(): string[] {
+    return [...new Set([...this.accessLogs.paths(), ...this.errorLog.paths()])];
+  }
+
   /** Reopens every log file (SIGUSR1). */
   async reopenLogs(): Promise<void> {
     await this.accessLogs.reopen();

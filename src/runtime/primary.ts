@@ -24,6 +24,7 @@ import {
   type UpstreamCounters,
   upstreamState,
 } from "./messages.js";
+import { giveLogs } from "./privileges.js";
 import type { Runtime } from "./types.js";
 
 /** How long start-up waits for the workers to listen. */
@@ -332,6 +333,7 @@ export class ClusterPrimary implements Runtime {
 
   async reopen(): Promise<void> {
     await this.proxy.reopenLogs();
+    giveLogs(this.config, this.proxy.logPaths());
     for (const m of this.members.values()) this.send(m, { t: "reopen" });
   }
 
