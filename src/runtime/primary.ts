@@ -223,8 +223,9 @@ export class ClusterPrimary implements Runtime {
     const first = m.gen === 0;
     m.gen = gen;
     if (gen !== this.gen) return;
-    // A reloaded worker gets the state of the generation it now serves (new upstreams start from it).
-    if (!first) this.sendAll(m);
+    // Everything again: a reloaded worker's new upstreams start from it, and changes broadcast while the worker was
+    // starting or reloading did not reach it (broadcasts go to workers serving the current generation).
+    this.sendAll(m);
     if (first && this.startWaiters && [...this.members.values()].every((x) => x.gen > 0)) {
       this.startWaiters.resolve();
     }
