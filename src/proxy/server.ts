@@ -70,6 +70,8 @@ export interface ProxyOptions {
    * worker), and this process neither syncs registries nor probes (the primary sends it the results).
    */
   remote?: RemoteHandlers;
+  /** Bind each listener with SO_REUSEPORT, in this process (a cluster worker where Node.js offers it). */
+  reusePort?: boolean;
 }
 
 /** Where a cluster worker sends what only the primary can answer. */
@@ -143,6 +145,7 @@ export class ProxyServer implements Services {
   private releasing: Promise<void> | null = null;
   private drained: (() => void) | null = null;
   private readonly remote: RemoteHandlers | null;
+  private readonly reusePort: boolean;
   /** Whether this configuration opened its error log (not kept from the previous one, nor given by the caller). */
   private readonly ownsErrorLog: boolean;
   private readonly random: (() => number) | undefined;
@@ -164,6 +167,7 @@ export class ProxyServer implements Services {
     this.now = opts.now ?? Date.now;
     this.random = opts.random;
     this.remote = opts.remote ?? null;
+    this.reusePort = opts.reusePort ?? false;
     // A reload keeps the error log when its lines did not change, and always the health checker (its state is
     // keyed by upstream object; kept upstreams keep their verdicts).
     const sameLog =
@@ -509,6 +513,8 @@ export class ProxyServer implements Services {
           port: l.port,
           ...(l.backlog ? { backlog: l.backlog } : {}),
           ipv6Only: l.ipv6 && l.ipv6only,
+          // Node.js 22.12+: a socket of this worker's own, the kernel balancing connections over the workers.
+          ...(this.reusePort ? { reusePort: true, exclusive: true } : {}),
         },
         () => {
           server.removeAllListeners("error");

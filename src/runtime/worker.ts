@@ -16,6 +16,7 @@ import {
   type UpstreamState,
 } from "./messages.js";
 import { dropPrivileges } from "./privileges.js";
+import { reusePortWorks } from "./reuse-port.js";
 
 /** How long a worker waits for the primary to answer a status page or API request. */
 const ASK_TIMEOUT = 30_000;
@@ -89,7 +90,10 @@ class Worker {
   /** Builds the first configuration; listens once the primary's state for it has arrived. */
   private async start(gen: number, config: Config): Promise<void> {
     try {
-      this.proxy = await Proxy.create({ config, files: [], messages: [] }, { remote: this.remote });
+      this.proxy = await Proxy.create(
+        { config, files: [], messages: [] },
+        { remote: this.remote, reusePort: await reusePortWorks() },
+      );
       this.gen = gen;
       if (this.early?.gen === gen) this.state(gen, this.early.upstreams);
     } catch (err) {
@@ -102,7 +106,11 @@ class Worker {
     if (!previous) return;
     let next: ProxyServer;
     try {
-      next = await Proxy.create({ config, files: [], messages: [] }, { remote: this.remote }, previous);
+      next = await Proxy.create(
+        { config, files: [], messages: [] },
+        { remote: this.remote, reusePort: await reusePortWorks() },
+        previous,
+      );
     } catch (err) {
       send({ t: "failed", gen, message: String((err as Error).message ?? err) });
       return;

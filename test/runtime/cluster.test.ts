@@ -5,13 +5,13 @@
  * is replaced.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { startBackend, type Backend } from "../support/backend.js";
 import { send } from "../support/client.js";
-import { clientPerWorker, workerPids } from "../support/cluster.js";
-import { startSyncgate, waitListening, type Daemon } from "../support/daemon.js";
+import { clientPerWorker, waitReady, workerPids } from "../support/cluster.js";
+import { startSyncgate, type Daemon } from "../support/daemon.js";
 import { driveLoad, type KeepAliveClient } from "../support/keepalive.js";
 import { freePort } from "../support/ports.js";
 import { tempDir } from "../support/tmp.js";
@@ -44,9 +44,8 @@ async function cluster(
     `    location /api/ { api write=on; }\n  }\n}\n`;
   const dir = tempDir(t, { "sg.conf": conf, "logs/.keep": "", "run/.keep": "", ...files });
   const d = startSyncgate(t, ["-c", "sg.conf"], dir);
-  await waitListening(port, 20_000);
   // The pid file is written once every worker listens.
-  await eventually("every worker listens", () => existsSync(join(dir, "run/sg.pid")), 20_000);
+  await waitReady(d, join(dir, "run/sg.pid"));
   assert.equal(workerPids(d.child.pid!).length, WORKERS);
   return { d, port, dir };
 }

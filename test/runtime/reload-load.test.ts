@@ -8,8 +8,8 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { startBackend } from "../support/backend.js";
-import { workerPids } from "../support/cluster.js";
-import { startSyncgate, waitListening } from "../support/daemon.js";
+import { waitReady, workerPids } from "../support/cluster.js";
+import { startSyncgate } from "../support/daemon.js";
 import { driveLoad, KeepAliveClient } from "../support/keepalive.js";
 import { freePort } from "../support/ports.js";
 import { tempDir } from "../support/tmp.js";
@@ -33,8 +33,7 @@ test("10 reloads under load with 4 workers: no failed request, no connection clo
   };
   const dir = tempDir(t, { "sg.conf": conf(0), "logs/.keep": "", "run/.keep": "" });
   const d = startSyncgate(t, ["-c", "sg.conf"], dir);
-  await waitListening(port, 20_000);
-  await eventually("every worker listens", () => existsSync(join(dir, "run/sg.pid")), 20_000);
+  await waitReady(d, join(dir, "run/sg.pid"));
   assert.equal(workerPids(d.child.pid!).length, 4);
 
   let stop = false;

@@ -1,5 +1,7 @@
 /** A running `worker_processes N` syncgate for tests: its worker processes, and one client per worker. */
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import type { Daemon } from "./daemon.js";
 import { KeepAliveClient } from "./keepalive.js";
 
 /** The pids of the worker processes of primary `pid` (its children), sorted. */
@@ -35,4 +37,19 @@ export async function clientPerWorker(
   }
   if (found.size < n) throw new Error(`connections reached ${found.size} of ${n} workers`);
   return found;
+}
+
+/**
+ * Waits until `pidFile` exists (a cluster writes it once every worker listens); fails with the server's stderr
+ * when it exits first or after `ms`.
+ */
+export async function waitReady(d: Daemon, pidFile: string, ms = 20_000): Promise<void> {
+  const state = { exited: "" };
+  void d.exited.then((e) => (state.exited = `exited with status ${e.status} signal ${e.signal}`));
+  const end = Date.now() + ms;
+  while (!existsSync(pidFile)) {
+    if (state.exited) throw new Error(`syncgate ${state.exited} before it was ready: ${d.stderr()}`);
+    if (Date.now() > end) throw new Error(`syncgate not ready after ${ms} ms: ${d.stderr()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
