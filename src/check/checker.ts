@@ -10,16 +10,22 @@ import type { LogLevel } from "../lib/errors.js";
 import type { CheckPeerStatus } from "../status/check-status.js";
 import type { Peer } from "../upstream/peer.js";
 import type { Upstream } from "../upstream/upstream.js";
+import { ProbeConnection } from "./probes/kept.js";
 
 /** The outcome of one probe. */
 export type ProbeResult = { ok: true } | { ok: false; reason: string };
 
-/** Runs one probe of `conf.type` against host:port; resolves (never rejects) within about `conf.timeout`. */
+/**
+ * Runs one probe of `conf.type` against host:port; resolves (never rejects) within about `conf.timeout`. `conn` is
+ * the server's kept connection between probes (`check_keepalive_requests`), closed by the checker when the server
+ * is no longer checked.
+ */
 export type ProbeFn = (
   host: string,
   port: number,
   conf: CheckConf,
   signal: AbortSignal,
+  conn: ProbeConnection,
 ) => Promise<ProbeResult>;
 
 /** One checked server as the status page shows it, whether it was probed yet, and its totals (admin API). */
@@ -57,6 +63,8 @@ class Checked {
   peer: Peer;
   timer: NodeJS.Timeout | null = null;
   running: AbortController | null = null;
+  /** The probes' kept connection (`check_keepalive_requests` > 1, http): closed when the server is dropped. */
+  readonly conn = new ProbeConnection();
   /** Resolves after the first probe result (or the removal of the server). */
   readonly first: Promise<void>;
   firstDone: () => void = () => undefined;
@@ -239,6 +247,7 @@ export class HealthChecker {
     c.timer = null;
     c.running?.abort();
     c.running = null;
+    c.conn.close();
     c.firstDone();
   }
 
@@ -254,7 +263,7 @@ export class HealthChecker {
     const ac = new AbortController();
     c.running = ac;
     const { host, port } = c.peer.spec;
-    const result = await this.#opts.probe(host, u.conf.port || port, u.conf, ac.signal);
+    const result = await this.#opts.probe(host, u.conf.port || port, u.conf, ac.signal, c.conn);
     if (ac.signal.aborted || u.servers.get(c.peer.id) !== c) return;
     c.running = null;
     this.#record(u, c, result);

@@ -68,6 +68,9 @@ export class ClientConnection implements ClientSide {
   drain(): void {
     this.closing = true;
     if (this.current === null && this.tunnel === null) this.socket.end();
+    // As nginx while exiting: an answer not started yet says "Connection: close", so the client does not send
+    // on a connection about to close.
+    else if (this.current && !this.current.responded) this.current.ctx.head.keepAlive = false;
   }
 
   /** A reload replaced this connection's configuration: an idle connection moves to the new one now. */

@@ -635,7 +635,20 @@ export class ProxyServer implements Services {
    * then any left after `timeoutMs` — of this configuration and of those it replaced, stops syncing and probing,
    * closes every pool and flushes the logs.
    */
-  async close(mode: CloseMode = { graceful: false }): Promise<void> {
+  close(mode: CloseMode = { graceful: false }): Promise<void> {
+    // A fast stop during a graceful one (SIGTERM after SIGQUIT, as nginx) ends the wait for requests in flight.
+    if (this.closing) {
+      if (!mode.graceful) this.hurry?.();
+      return this.closing;
+    }
+    this.closing = this.shut(mode);
+    return this.closing;
+  }
+
+  private closing: Promise<void> | null = null;
+  private hurry: (() => void) | null = null;
+
+  private async shut(mode: CloseMode): Promise<void> {
     for (const l of this.listeners.values()) l.server.close();
     this.listeners.clear();
     const all = [this, ...this.retiredOnes];
@@ -650,7 +663,8 @@ export class ProxyServer implements Services {
         mode.timeoutMs === null
           ? null
           : new Promise<void>((resolve) => (timer = setTimeout(resolve, mode.timeoutMs!)));
-      await Promise.race([Promise.all(waits), ...(limit ? [limit] : [])]);
+      const hurried = new Promise<void>((resolve) => (this.hurry = resolve));
+      await Promise.race([Promise.all(waits), hurried, ...(limit ? [limit] : [])]);
       if (timer) clearTimeout(timer);
     }
     for (const c of open()) c.shutdown();

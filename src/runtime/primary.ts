@@ -34,6 +34,8 @@ const COUNTERS_TIMEOUT = 1_000;
 /** How long after start a worker's death counts as a failed start (then replaced only after RESPAWN_PAUSE). */
 const EARLY_DEATH = 2_000;
 const RESPAWN_PAUSE = 1_000;
+/** How long a reload waits for the workers to apply it before it reports done anyway. */
+const RELOAD_WAIT = 10_000;
 /** The safety net for state changes no hook reported: every upstream's state is compared this often. */
 const RESYNC_EVERY = 1_000;
 
@@ -222,6 +224,7 @@ export class ClusterPrimary implements Runtime {
   private ready(m: Member, gen: number): void {
     const first = m.gen === 0;
     m.gen = gen;
+    this.notify();
     if (gen !== this.gen) return;
     // Everything again: a reloaded worker's new upstreams start from it, and changes broadcast while the worker was
     // starting or reloading did not reach it (broadcasts go to workers serving the current generation).
@@ -232,6 +235,7 @@ export class ClusterPrimary implements Runtime {
   }
 
   private failed(m: Member, gen: number, message: string): void {
+    queueMicrotask(() => this.notify());
     if (m.gen === 0) {
       this.log("emerg", `worker process ${m.worker.process.pid} could not start: ${message}`);
       this.startWaiters?.reject(new SyncgateError("SG_ERR_IO", message));
@@ -252,6 +256,7 @@ export class ClusterPrimary implements Runtime {
     const m = this.members.get(worker.id);
     if (!m) return;
     this.members.delete(worker.id);
+    this.notify();
     for (const done of m.counters.values()) done([]);
     if (m.leaving || this.stopping) return;
     const how = signal
@@ -305,6 +310,31 @@ export class ClusterPrimary implements Runtime {
     sumCounters(this.proxy.upstreams, reports);
   }
 
+  /** Told after every worker event (ready, failed, exited): what reload() waits on. */
+  private readonly events = new Set<() => void>();
+
+  private notify(): void {
+    for (const fn of [...this.events]) fn();
+  }
+
+  /** Resolves when `done()` holds after some worker event, or after `ms`. */
+  private until(done: () => boolean, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (!done()) return;
+        this.events.delete(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.events.delete(check);
+        resolve();
+      }, ms);
+      this.events.add(check);
+      check();
+    });
+  }
+
   async reload(loaded: LoadResult): Promise<void> {
     const previous = this.proxy;
     await probeNewListeners(previous.config, loaded.config);
@@ -315,10 +345,15 @@ export class ClusterPrimary implements Runtime {
     this.gen++;
     this.sent.clear();
     this.watch();
-    for (const m of this.members.values()) {
-      if (!m.leaving && m.gen > 0) this.send(m, { t: "reload", gen: this.gen, config: this.config });
-    }
+    const told = [...this.members.values()].filter((m) => !m.leaving && m.gen > 0);
+    for (const m of told) this.send(m, { t: "reload", gen: this.gen, config: this.config });
     this.resize(loaded.config);
+    // "reconfigured" means every worker serves the new configuration (or was replaced because it could not).
+    const gen = this.gen;
+    await this.until(
+      () => told.every((m) => m.gen === gen || m.leaving || !this.members.has(m.worker.id)),
+      RELOAD_WAIT,
+    );
   }
 
   /** A reload that changes `worker_processes` starts or stops workers. */
@@ -338,7 +373,23 @@ export class ClusterPrimary implements Runtime {
     for (const m of this.members.values()) this.send(m, { t: "reopen" });
   }
 
-  async stop(mode: CloseMode): Promise<void> {
+  stop(mode: CloseMode): Promise<void> {
+    if (this.stopped) {
+      // A fast stop during a graceful one: the workers stop waiting for their requests in flight.
+      if (!mode.graceful) for (const m of this.members.values()) this.send(m, this.stopMessage(mode));
+      return this.stopped;
+    }
+    this.stopped = this.shut(mode);
+    return this.stopped;
+  }
+
+  private stopped: Promise<void> | null = null;
+
+  private stopMessage(mode: CloseMode): ToWorker {
+    return mode.graceful ? { t: "stop", ...mode } : { t: "stop", graceful: false, timeoutMs: null };
+  }
+
+  private async shut(mode: CloseMode): Promise<void> {
     this.stopping = true;
     clearInterval(this.resync);
     onPeerState(null);
@@ -348,9 +399,7 @@ export class ClusterPrimary implements Runtime {
           m.worker.isDead() ? resolve() : m.worker.once("exit", () => resolve()),
         ),
     );
-    for (const m of this.members.values()) {
-      this.send(m, mode.graceful ? { t: "stop", ...mode } : { t: "stop", graceful: false, timeoutMs: null });
-    }
+    for (const m of this.members.values()) this.send(m, this.stopMessage(mode));
     // A worker that does not exit in time (a bug, or a graceful stop without worker_shutdown_timeout that waits on
     // a stuck client) is killed only on a fast stop.
     if (!mode.graceful) {

@@ -32,7 +32,12 @@ export async function serve(loaded: LoadResult, out: Out, reread: Reread | null 
   try {
     refuseSecondInstance(pid);
     const workers = workerCount(main.workerProcesses, availableParallelism());
-    rt = workers > 1 ? await ClusterPrimary.start(loaded, workers) : await SingleProcess.start(loaded);
+    // With `user`, a primary keeps root (the pid file, the logs, ports on reload) as nginx's master does, even for
+    // one worker.
+    rt =
+      workers > 1 || main.user !== null
+        ? await ClusterPrimary.start(loaded, workers)
+        : await SingleProcess.start(loaded);
   } catch (err) {
     return printError(out, asError(err));
   }
@@ -44,11 +49,19 @@ export async function serve(loaded: LoadResult, out: Out, reread: Reread | null 
   }
   const cluster = rt instanceof ClusterPrimary;
   return new Promise<number>((resolve) => {
-    let stopping = false;
+    let stopping: CloseMode | null = null;
     let reloads = Promise.resolve();
     const stop = (signal: string, mode: CloseMode): void => {
-      if (stopping) return;
-      stopping = true;
+      if (stopping) {
+        // nginx: a stop after a quit turns the graceful shutdown into a fast one.
+        if (stopping.graceful && !mode.graceful) {
+          stopping = mode;
+          rt.log("notice", `signal ${signal} received, exiting`);
+          void rt.stop(mode);
+        }
+        return;
+      }
+      stopping = mode;
       rt.log(
         "notice",
         `signal ${signal} received, ${mode.graceful ? "shutting down gracefully" : "exiting"}`,

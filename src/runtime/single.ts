@@ -1,24 +1,22 @@
 /**
- * `worker_processes 1`: one process syncs, probes and serves. A reload builds the new configuration next to the
+ * `worker_processes 1` (without `user`): one process syncs, probes and serves. A reload builds the new configuration next to the
  * running one and hands over (ProxyServer.commit), so requests in flight finish on the old one.
  */
 import type { LoadResult } from "../config/adapt.js";
 import type { LogLevel } from "../lib/errors.js";
 import { type CloseMode, ProxyServer } from "../proxy/server.js";
-import { dropPrivileges } from "./privileges.js";
 import type { Runtime } from "./types.js";
 
 /** The whole server in this process. */
 export class SingleProcess implements Runtime {
   private constructor(private proxy: ProxyServer) {}
 
-  /** Syncs registries, runs the first round of checks, binds, then drops privileges (`user`). */
+  /** Syncs registries, runs the first round of checks, binds. (With `user`, serve() starts a primary instead.) */
   static async start(loaded: LoadResult): Promise<SingleProcess> {
     const proxy = await ProxyServer.create(loaded);
     try {
       await proxy.start();
       await proxy.listen();
-      dropPrivileges(loaded.config);
     } catch (err) {
       await proxy.close();
       throw err;

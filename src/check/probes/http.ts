@@ -1,9 +1,17 @@
 /**
  * `type=http` (check spec §2.3): send `check_http_send` (default `GET / HTTP/1.0\r\n\r\n`), read only the status
- * line with the module's grammar, and judge its class against `check_http_expect_alive` (default 2xx 3xx).
+ * line with the module's grammar, and judge its class against `check_http_expect_alive` (default 2xx 3xx). With
+ * `check_keepalive_requests` > 1 and a request that lets the server keep the connection, `HttpAnswer` reads the
+ * whole answer instead (spec §1.3, §9), so the connection can carry the next probe.
  */
 import type { CheckConf, CheckStatusClass } from "../../config/types.js";
-import { incomplete, type ProbeParser, type ProbeProtocol } from "./types.js";
+import {
+  type AnswerReader,
+  type AnswerVerdict,
+  incomplete,
+  type ProbeParser,
+  type ProbeProtocol,
+} from "./types.js";
 
 /** The module's default `check_http_send`. */
 export const HTTP_DEFAULT_SEND = "GET / HTTP/1.0\r\n\r\n";
@@ -29,6 +37,15 @@ export function statusAlive(code: number, expect: readonly CheckStatusClass[]): 
 /** A status line: its code, "again" while incomplete, or "error" when it breaks the grammar. */
 export type StatusLine = { code: number } | "again" | "error";
 
+/** A complete status line with what keep-alive needs: the code, the HTTP version, and its length in bytes. */
+export interface StatusLineInfo {
+  code: number;
+  major: number;
+  minor: number;
+  /** Bytes of the line, its LF included. */
+  end: number;
+}
+
 const CR = 0x0d;
 const LF = 0x0a;
 const SP = 0x20;
@@ -38,11 +55,13 @@ const isDigit = (ch: number): boolean => ch >= 0x30 && ch <= 0x39;
  * `ngx_http_upstream_check_parse_status_line`: `HTTP/` major (first digit 1-9) `.` minor, one or more spaces,
  * exactly 3 digits, then SP or `.` (IIS's `403.1`) and any text, or CR LF, or LF.
  */
-export function parseStatusLine(b: Buffer): StatusLine {
+export function readStatusLine(b: Buffer): StatusLineInfo | "again" | "error" {
   const prefix = "HTTP/";
   let state = 0;
   let code = 0;
   let count = 0;
+  let major = 0;
+  let minor = 0;
   for (let i = 0; i < b.length; i++) {
     const ch = b[i]!;
     if (i < prefix.length) {
@@ -53,19 +72,23 @@ export function parseStatusLine(b: Buffer): StatusLine {
     switch (state) {
       case 1: // first digit of major
         if (ch < 0x31 || ch > 0x39) return "error";
+        major = ch - 0x30;
         state = 2;
         break;
       case 2: // major digits or dot
         if (ch === 0x2e) state = 3;
         else if (!isDigit(ch)) return "error";
+        else major = Math.min(major * 10 + ch - 0x30, 1000);
         break;
       case 3: // first digit of minor
         if (!isDigit(ch)) return "error";
+        minor = ch - 0x30;
         state = 4;
         break;
       case 4: // minor digits or the space
         if (ch === SP) state = 5;
         else if (!isDigit(ch)) return "error";
+        else minor = Math.min(minor * 10 + ch - 0x30, 1000);
         break;
       case 5: // spaces, then exactly 3 digits
         if (ch === SP) break;
@@ -76,18 +99,24 @@ export function parseStatusLine(b: Buffer): StatusLine {
       case 6: // after the code
         if (ch === SP || ch === 0x2e) state = 7;
         else if (ch === CR) state = 8;
-        else if (ch === LF) return { code };
+        else if (ch === LF) return { code, major, minor, end: i + 1 };
         else return "error";
         break;
       case 7: // reason phrase
         if (ch === CR) state = 8;
-        else if (ch === LF) return { code };
+        else if (ch === LF) return { code, major, minor, end: i + 1 };
         break;
       default: // 8: after CR
-        return ch === LF ? { code } : "error";
+        return ch === LF ? { code, major, minor, end: i + 1 } : "error";
     }
   }
   return "again";
+}
+
+/** The module's status-line parse: the code only. */
+export function parseStatusLine(b: Buffer): StatusLine {
+  const line = readStatusLine(b);
+  return typeof line === "string" ? line : { code: line.code };
 }
 
 /** The parser for one http check: the first status line decides. */
@@ -101,8 +130,290 @@ export function httpParser(expect: readonly CheckStatusClass[]): ProbeParser {
   };
 }
 
+// ------------------------------------------------------------------ kept connections (check_keepalive_requests)
+
+/** The most bytes of status line and headers a probe on a kept connection reads before it gives up. */
+export const MAX_HEAD = 64 * 1024;
+
+/** The comma-separated tokens of a header value, lower case, without parameters (`chunked;x=1` → `chunked`). */
+function tokens(value: string): string[] {
+  return value
+    .split(",")
+    .map((t) => t.split(";")[0]!.trim().toLowerCase())
+    .filter((t) => t !== "");
+}
+
+/** What the probe's request implies for its answer. */
+export interface RequestTraits {
+  /** The server may keep the connection: HTTP/1.1 without `Connection: close`, or HTTP/1.0 with `keep-alive`. */
+  keepAlive: boolean;
+  /** A HEAD request: the answer has no body whatever its headers say. */
+  head: boolean;
+}
+
+/** Reads the request line and `Connection` headers of `check_http_send` (latin1 text). */
+export function requestTraits(send: string): RequestTraits {
+  const lines = send.split("\n").map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l));
+  const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) +\S+ +HTTP\/(\d+)\.(\d+)$/.exec(lines[0] ?? "");
+  if (!m) return { keepAlive: false, head: false };
+  const connection: string[] = [];
+  for (const line of lines.slice(1)) {
+    if (line === "") break;
+    const colon = line.indexOf(":");
+    if (colon > 0 && line.slice(0, colon).toLowerCase() === "connection") {
+      connection.push(...tokens(line.slice(colon + 1)));
+    }
+  }
+  return { keepAlive: persistent(Number(m[2]), Number(m[3]), connection), head: m[1] === "HEAD" };
+}
+
+/** RFC 9112 §9.3: whether a message of this version and these `Connection` tokens leaves the connection open. */
+function persistent(major: number, minor: number, connection: readonly string[]): boolean {
+  if (major !== 1 || connection.includes("close")) return false;
+  return minor >= 1 || connection.includes("keep-alive");
+}
+
+/** Content-Length's value (several headers or a list must all agree, RFC 9110 §8.6); null when invalid. */
+function contentLength(values: readonly string[]): number | null {
+  let length: number | null = null;
+  for (const value of values) {
+    for (const part of value.split(",")) {
+      const text = part.trim();
+      if (!/^\d{1,15}$/.test(text)) return null;
+      const n = Number(text);
+      if (length !== null && n !== length) return null;
+      length = n;
+    }
+  }
+  return length;
+}
+
+const hexDigit = (ch: number): number =>
+  isDigit(ch) ? ch - 0x30 : ch >= 0x61 && ch <= 0x66 ? ch - 0x57 : ch >= 0x41 && ch <= 0x46 ? ch - 0x37 : -1;
+
+/** Skips a chunked body as it comes (RFC 9112 §7.1), keeping none of it; Tengine's check drain. */
+class ChunkedBody {
+  #state: "size" | "ext" | "sizeLF" | "data" | "dataCR" | "dataLF" | "trailer" | "trailerLine" | "trailerLF" =
+    "size";
+  #size = 0;
+  #digits = 0;
+  #remaining = 0;
+
+  /** Where the body ended in `b` (the last chunk's final CRLF consumed), "again", or why the framing is wrong. */
+  feed(b: Buffer): number | "again" | { error: string } {
+    let i = 0;
+    while (i < b.length) {
+      const ch = b[i]!;
+      switch (this.#state) {
+        case "size": {
+          const d = hexDigit(ch);
+          if (d < 0) {
+            if (this.#digits === 0) return { error: "invalid chunk size" };
+            this.#state = "ext"; // the byte is read there
+            break;
+          }
+          // 12 hex digits are 2^48 bytes: more is no health page.
+          if (++this.#digits > 12) return { error: "chunk size too large" };
+          this.#size = this.#size * 16 + d;
+          i++;
+          break;
+        }
+        case "ext": // chunk extensions and spaces, up to the end of the line
+          i++;
+          if (ch === CR) this.#state = "sizeLF";
+          else if (ch === LF) this.#sizeLine();
+          break;
+        case "sizeLF":
+          if (ch !== LF) return { error: "invalid chunk size line" };
+          i++;
+          this.#sizeLine();
+          break;
+        case "data": {
+          const take = Math.min(this.#remaining, b.length - i);
+          i += take;
+          this.#remaining -= take;
+          if (this.#remaining === 0) this.#state = "dataCR";
+          break;
+        }
+        case "dataCR":
+          i++;
+          if (ch === CR) this.#state = "dataLF";
+          else if (ch === LF) this.#state = "size";
+          else return { error: "no line end after chunk data" };
+          break;
+        case "dataLF":
+          if (ch !== LF) return { error: "no line end after chunk data" };
+          i++;
+          this.#state = "size";
+          break;
+        case "trailer": // a trailer field, or the empty line that ends the body
+          i++;
+          if (ch === LF) return i;
+          this.#state = ch === CR ? "trailerLF" : "trailerLine";
+          break;
+        case "trailerLine":
+          i++;
+          if (ch === LF) this.#state = "trailer";
+          break;
+        default: // trailerLF
+          if (ch !== LF) return { error: "invalid end of chunked body" };
+          return i + 1;
+      }
+    }
+    return "again";
+  }
+
+  #sizeLine(): void {
+    this.#remaining = this.#size;
+    this.#state = this.#size === 0 ? "trailer" : "data";
+    this.#size = 0;
+    this.#digits = 0;
+  }
+}
+
+const CLOSE_AFTER: AnswerVerdict = { alive: true, reusable: false };
+
+/**
+ * One http answer on a connection that may carry the next probe (Tengine's keep-alive check, spec §9): the status
+ * line decides as in `httpParser` (a failing one at once), then the headers are read and the body skipped by
+ * Content-Length or chunked framing, so that nothing of this answer is left to be taken for the next one's status
+ * line (Tengine #384). `Connection: close`, an HTTP/1.0 answer without `keep-alive` or a body that ends with the
+ * connection: alive at the end of the headers, and the connection is not reused. Bytes after the answer, bad
+ * framing, or a close before the answer's end: a failure.
+ */
+export class HttpAnswer implements AnswerReader {
+  #head: Buffer = Buffer.alloc(0);
+  #status: StatusLineInfo | null = null;
+  /** Where the next header line starts in #head. */
+  #scan = 0;
+  readonly #lengths: string[] = [];
+  readonly #encodings: string[] = [];
+  readonly #connection: string[] = [];
+  #body: "none" | "length" | "chunked" | "done" = "none";
+  #remaining = 0;
+  #chunks: ChunkedBody | null = null;
+
+  constructor(
+    private readonly expect: readonly CheckStatusClass[],
+    private readonly headRequest: boolean,
+  ) {}
+
+  feed(chunk: Buffer): AnswerVerdict {
+    if (this.#body !== "none") return this.#skip(chunk);
+    this.#head = this.#head.length === 0 ? chunk : Buffer.concat([this.#head, chunk]);
+    const verdict = this.#readHead();
+    if (verdict !== null) return verdict;
+    const rest = this.#head.subarray(this.#scan);
+    this.#head = Buffer.alloc(0);
+    return this.#skip(rest);
+  }
+
+  end(): { error: string } {
+    if (this.#body !== "none") return { error: "connection closed before the end of the body" };
+    return {
+      error: this.#status
+        ? "connection closed before the end of the headers"
+        : "connection closed before a complete status line",
+    };
+  }
+
+  /** The verdict when the head decides it (or is incomplete); null when a body to skip follows at #scan. */
+  #readHead(): AnswerVerdict | null {
+    const head = this.#head;
+    if (this.#status === null) {
+      const line = readStatusLine(head);
+      if (line === "again") return this.#tooLong() ?? "again";
+      if (line === "error") return { error: "http parse status line error" };
+      if (!statusAlive(line.code, this.expect)) {
+        return { error: `status ${line.code} is not in ${this.expect.join(" ") || "(none)"}` };
+      }
+      this.#status = line;
+      this.#scan = line.end;
+    }
+    for (;;) {
+      const lf = head.indexOf(LF, this.#scan);
+      if (lf === -1) return this.#tooLong() ?? "again";
+      const end = lf > this.#scan && head[lf - 1] === CR ? lf - 1 : lf;
+      const line = head.toString("latin1", this.#scan, end);
+      this.#scan = lf + 1;
+      if (line === "") return this.#framing(this.#status);
+      if (line.includes("\r")) return { error: "malformed header line" };
+      const colon = line.indexOf(":");
+      // A line without a colon is skipped, as Tengine's parser does; `Name :` (space before the colon) is no
+      // field RFC 9112 allows, so it does not frame the body either.
+      if (colon <= 0) continue;
+      const name = line.slice(0, colon).toLowerCase();
+      const value = line.slice(colon + 1);
+      if (name === "content-length") this.#lengths.push(value);
+      else if (name === "transfer-encoding") this.#encodings.push(...tokens(value));
+      else if (name === "connection") this.#connection.push(...tokens(value));
+    }
+  }
+
+  #tooLong(): AnswerVerdict | null {
+    return this.#head.length > MAX_HEAD ? { error: `no end of the headers within ${MAX_HEAD} bytes` } : null;
+  }
+
+  /** RFC 9112 §6.3 for an answer: how its body ends, once the headers are read. */
+  #framing(status: StatusLineInfo): AnswerVerdict | null {
+    if (!persistent(status.major, status.minor, this.#connection)) return CLOSE_AFTER;
+    if (this.headRequest || status.code === 204 || status.code === 304) {
+      this.#body = "length";
+      this.#remaining = 0;
+      return null;
+    }
+    if (this.#encodings.length > 0) {
+      // Not chunked last: the body ends with the connection. With Content-Length too: a message RFC 9112 says to
+      // treat as an error; the connection is not reused.
+      if (this.#encodings.at(-1) !== "chunked" || this.#lengths.length > 0) return CLOSE_AFTER;
+      this.#body = "chunked";
+      this.#chunks = new ChunkedBody();
+      return null;
+    }
+    if (this.#lengths.length > 0) {
+      const length = contentLength(this.#lengths);
+      if (length === null)
+        return { error: `invalid Content-Length "${this.#lengths.map((v) => v.trim()).join(", ")}"` };
+      this.#body = "length";
+      this.#remaining = length;
+      return null;
+    }
+    return CLOSE_AFTER;
+  }
+
+  /** Skips body bytes; alive once the body ended with nothing after it. */
+  #skip(bytes: Buffer): AnswerVerdict {
+    let used: number;
+    if (this.#body === "done") used = 0;
+    else if (this.#body === "length") {
+      used = Math.min(this.#remaining, bytes.length);
+      this.#remaining -= used;
+      if (this.#remaining > 0) return "again";
+    } else {
+      const r = this.#chunks!.feed(bytes);
+      if (typeof r !== "number") return r;
+      used = r;
+    }
+    this.#body = "done";
+    const left = bytes.length - used;
+    if (left > 0) return { error: `${left} bytes after the end of the answer` };
+    return { alive: true, reusable: true };
+  }
+}
+
+// A request's traits, per configuration (configurations are immutable).
+const traits = new WeakMap<CheckConf, RequestTraits>();
+
 /** `type=http`. */
 export const http: ProbeProtocol = {
   request: (conf: CheckConf) => Buffer.from(conf.send ?? HTTP_DEFAULT_SEND, "latin1"),
   parser: (conf: CheckConf) => httpParser(conf.expectAlive ?? HTTP_DEFAULT_EXPECT),
+  reader: (conf: CheckConf) => {
+    let t = traits.get(conf);
+    if (t === undefined) {
+      t = requestTraits(conf.send ?? HTTP_DEFAULT_SEND);
+      traits.set(conf, t);
+    }
+    return t.keepAlive ? new HttpAnswer(conf.expectAlive ?? HTTP_DEFAULT_EXPECT, t.head) : null;
+  },
 };

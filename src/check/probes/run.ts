@@ -1,17 +1,19 @@
 /**
  * One probe over a real socket (check spec §2.1): connect, send the type's bytes, feed what comes back to its
  * parser, and settle once on the verdict, a close, an error, the `timeout` (one timer for connect + send +
- * receive) or an abort. Every probe opens a fresh connection and closes it when judged: `check_keepalive_requests`
- * has no effect. The module keeps http connections only for that option and tcp ones by mistake; reuse is
- * where its stalls came from (yao #90, #144: no re-probe while a kept connection is open), and a fresh
- * connection also proves the listener still accepts. The socket and both timers are gone when the promise
- * resolves; it never rejects.
+ * receive) or an abort. By default every probe opens a fresh connection and closes it when judged, for every
+ * type: the module kept tcp connections by mistake, which stalled probing (yao #90, #144), and a fresh connection
+ * also proves the listener still accepts. With `check_keepalive_requests N` > 1, an http probe given the server's
+ * `ProbeConnection` reads the whole answer and, when it passed on a connection the server keeps open, leaves it
+ * there for the next probe, up to N probes per connection (Tengine's semantics, spec §1.3 and §9). The socket and
+ * both timers are gone (or kept, unref'd) when the promise resolves; it never rejects.
  */
 import { connect, type Socket } from "node:net";
 import type { CheckConf } from "../../config/types.js";
 import { errnoText } from "../../lib/errors.js";
+import type { ProbeConnection } from "./kept.js";
 import { PROBE_PROTOCOLS } from "./registry.js";
-import type { ProbeResult } from "./types.js";
+import type { AnswerReader, AnswerVerdict, ProbeResult } from "./types.js";
 
 /** A verdict must come within this many bytes (a FastCGI record holds at most 65535 + 255 + 8). */
 export const MAX_ANSWER = 1 << 20;
@@ -54,42 +56,63 @@ function syscallFailure(err: unknown, connected: boolean): string {
 }
 
 /**
- * Probes `host:port` once as `conf.type` says, within `conf.timeout` ms. The caller picks the port (`probePort`). An abort closes the socket at once and resolves as a failure that the caller
- * should not count.
+ * Probes `host:port` once as `conf.type` says, within `conf.timeout` ms. The caller picks the port (`probePort`).
+ * An abort closes the socket at once and resolves as a failure that the caller should not count. `conn`, the
+ * server's kept connection, is used by http probes when `conf.keepaliveRequests` > 1 (others ignore it).
  */
 export function runProbe(
   host: string,
   port: number,
   conf: CheckConf,
   signal?: AbortSignal,
+  conn?: ProbeConnection,
 ): Promise<ProbeResult> {
   const addr = probeAddress(host, port);
   const aborted: ProbeResult = { ok: false, reason: `check aborted with peer: ${addr}` };
   if (signal?.aborted) return Promise.resolve(aborted);
   const proto = PROBE_PROTOCOLS[conf.type];
-  const parse = proto.parser(conf);
   const request = requestOf(conf);
   const failure = (reason: string, detail?: string): ProbeResult =>
     detail === undefined
       ? { ok: false, reason: `${reason} with peer: ${addr}` }
       : { ok: false, reason: `${reason} with peer: ${addr}`, detail };
+  // A reader of whole answers when the connection may be kept (http, N > 1, a request that allows it).
+  const newReader = (): AnswerReader | null =>
+    conn !== undefined && conf.keepaliveRequests > 1 ? (proto.reader?.(conf) ?? null) : null;
+  let reader = newReader();
+  const parse = reader === null ? proto.parser(conf) : null;
+  const key = addr;
 
   return new Promise<ProbeResult>((resolve) => {
     let socket: Socket | null = null;
     let received: Buffer = Buffer.alloc(0);
     let connected = false;
+    /** The socket came from `conn`, and nothing of this probe's answer arrived on it yet. */
+    let reused = false;
+    /** Probes sent over this socket, this one included. */
+    let uses = 0;
     let done = false;
     let settle: NodeJS.Timeout | undefined;
     let settleTurn: NodeJS.Immediate | undefined;
 
-    const finish = (result: ProbeResult): void => {
+    const finish = (result: ProbeResult, keep = false): void => {
       if (done) return;
       done = true;
       clearTimeout(deadline);
       clearTimeout(settle);
       clearImmediate(settleTurn);
       signal?.removeEventListener("abort", onAbort);
-      socket?.destroy();
+      const s = socket;
+      socket = null;
+      if (s !== null && keep && conn !== undefined && uses < conf.keepaliveRequests) {
+        s.removeListener("data", onData);
+        s.removeListener("end", onEnd);
+        s.removeListener("close", onEnd);
+        s.removeListener("error", onError);
+        conn.park(s, key, uses);
+      } else {
+        s?.destroy();
+      }
       resolve(result);
     };
     const onAbort = (): void => finish(aborted);
@@ -103,7 +126,7 @@ export function runProbe(
     signal?.addEventListener("abort", onAbort, { once: true });
 
     const judge = (ended: boolean): void => {
-      if (done) return;
+      if (done || parse === null) return;
       const verdict = parse(received, false);
       if (verdict === "alive") return finish({ ok: true });
       if (verdict !== "again") return finish(failure(`check protocol ${conf.type} error`, verdict.error));
@@ -118,27 +141,87 @@ export function runProbe(
         finish(failure(`check protocol ${conf.type} error`, `no verdict within ${MAX_ANSWER} bytes`));
       }
     };
+    const read = (verdict: AnswerVerdict): void => {
+      if (verdict === "again") return;
+      if ("error" in verdict) return finish(failure(`check protocol ${conf.type} error`, verdict.error));
+      finish({ ok: true }, verdict.reusable);
+    };
 
-    try {
-      socket = connect({ host, port, noDelay: true });
-    } catch (err) {
-      // A port out of range or a bad host throws at once.
-      return finish(failure(syscallFailure(err, false)));
-    }
-    socket.on("connect", () => {
-      connected = true;
-      if (request.length > 0) socket?.write(request);
-      if (proto.settleMs !== undefined) {
-        // After the timer, let one poll phase run first, so a close already on the wire is read before we decide.
-        settle = setTimeout(() => (settleTurn = setImmediate(() => finish({ ok: true }))), proto.settleMs);
-      }
-    });
-    socket.on("data", (chunk: Buffer) => {
+    // A kept connection that the server closed as this probe went out (its keep-alive timeout crossing our
+    // interval) is no failure: the probe starts again on a fresh connection, once, within the same timeout.
+    const retryFresh = (): boolean => {
+      if (!reused) return false;
+      reused = false;
+      socket?.destroy();
+      reader = newReader();
+      open();
+      return true;
+    };
+    function onData(this: Socket, chunk: Buffer): void {
+      if (this !== socket || done) return;
+      reused = false;
+      if (reader !== null) return read(reader.feed(chunk));
       received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
       judge(false);
-    });
-    socket.on("end", () => judge(true));
-    socket.on("close", () => judge(true));
-    socket.on("error", (err) => finish(failure(syscallFailure(err, connected))));
+    }
+    function onEnd(this: Socket): void {
+      if (this !== socket || done || retryFresh()) return;
+      if (reader !== null) return finish(failure("check connection closed prematurely", reader.end().error));
+      judge(true);
+    }
+    function onError(this: Socket, err: Error): void {
+      if (this !== socket || done || retryFresh()) return;
+      finish(failure(syscallFailure(err, connected)));
+    }
+    const watch = (s: Socket): void => {
+      s.on("data", onData);
+      s.on("end", onEnd);
+      s.on("close", onEnd);
+      s.on("error", onError);
+    };
+    const send = (): void => {
+      uses++;
+      if (request.length > 0) socket?.write(request);
+    };
+
+    function open(): void {
+      let s: Socket;
+      try {
+        s = connect({ host, port, noDelay: true });
+      } catch (err) {
+        // A port out of range or a bad host throws at once.
+        return finish(failure(syscallFailure(err, false)));
+      }
+      socket = s;
+      connected = false;
+      uses = 0;
+      watch(s);
+      s.on("connect", () => {
+        if (s !== socket || done) return;
+        connected = true;
+        send();
+        if (proto.settleMs !== undefined) {
+          // After the timer, let one poll phase run first, so a close already on the wire is read before we decide.
+          settle = setTimeout(() => (settleTurn = setImmediate(() => finish({ ok: true }))), proto.settleMs);
+        }
+      });
+    }
+
+    const kept = reader === null ? null : conn!.take(key);
+    if (kept === null) return open();
+    if ("junk" in kept) {
+      return finish(
+        failure(
+          `check protocol ${conf.type} error`,
+          `${kept.junk} unexpected bytes on the kept connection after the last answer`,
+        ),
+      );
+    }
+    socket = kept.socket;
+    connected = true;
+    reused = true;
+    uses = kept.uses;
+    watch(kept.socket);
+    send();
   });
 }

@@ -24,6 +24,26 @@ export interface ProbeProtocol {
    * and closes at once is seen (the module's MSG_PEEK, spec §2.1 step 7).
    */
   settleMs?: number;
+  /**
+   * http only (the module's need_keepalive, which tcp loses here as in Tengine, spec §1.3): a reader of one whole
+   * answer for a connection that may carry the next probe (`check_keepalive_requests` > 1); null when the
+   * request itself asks the server to close (HTTP/1.0 without `Connection: keep-alive`, `Connection: close`).
+   */
+  reader?(conf: CheckConf): AnswerReader | null;
+}
+
+/**
+ * A verdict on a connection that may carry the next probe: wait for more bytes, not alive, or alive once the
+ * whole answer was read; `reusable` says whether it ended cleanly on a connection the server keeps open.
+ */
+export type AnswerVerdict = "again" | { error: string } | { alive: true; reusable: boolean };
+
+/** Reads one answer as it comes, so that nothing of it is left for the next probe on the same connection. */
+export interface AnswerReader {
+  /** The next bytes from the server; the verdict so far. */
+  feed(chunk: Buffer): AnswerVerdict;
+  /** The server closed its side before a verdict: why that is a failure. */
+  end(): { error: string };
 }
 
 /** The outcome of one probe; `reason` is in the module's log words (spec §7), `detail` says more when known. */

@@ -250,9 +250,17 @@ export const check: ConfigModule = {
         syntax: "check_keepalive_requests N;",
         default: String(CHECK_DEFAULTS.keepaliveRequests),
         text:
-          "Accepted for nginx_upstream_check_module configs and checked; it has no effect: syncgate opens a new " +
-          "connection for every probe (the module's kept check connections stalled probing, and a new connection " +
-          "also proves the server still accepts).",
+          "`http` only. With N > 1, a probe that passed leaves its connection open and the next probe is sent on " +
+          "it, up to N probes per connection (Tengine's semantics): each answer is read whole (status line, " +
+          "headers, then the body by Content-Length or chunked framing), so nothing of it is taken for the next " +
+          "answer. An answer with `Connection: close`, from HTTP/1.0 without keep-alive, or with a body that ends " +
+          "with the connection, closes it after that probe. Bytes after an answer, bad framing, an error or a " +
+          "timeout are one failure and close the connection; a kept connection the server closed while idle is " +
+          "no failure (the next probe connects afresh). The request must allow keep-alive, e.g. " +
+          '`check_http_send "GET /health HTTP/1.1\\r\\nHost: NAME\\r\\n\\r\\n"` or HTTP/1.0 with ' +
+          "`Connection: keep-alive`: with the default `GET / HTTP/1.0` the server closes and nothing is kept. " +
+          "N = 1 (the default) opens a new connection for every probe, as every other type always does " +
+          "(the module kept `tcp` connections open forever, which hid dead links).",
       },
       handle(d, scope, st) {
         const n = noted(scope, st, d);
