@@ -176,3 +176,36 @@ test("a worker killed under load loses at most its requests in flight and is rep
   const after = await driveLoad({ port, conns: 8, path: "/", done: () => false, maxRequests: 400 });
   assert.deepEqual([after.ok, after.failed], [400, 0], after.errors.join("; "));
 });
+
+test("a reload that changes worker_processes starts or stops workers; stopped ones finish their requests", async (t) => {
+  const a = await backend(t, "a");
+  const { d, port, dir } = await cluster(t, `upstream u { server ${a.addr}; }`);
+  const conf = join(dir, "sg.conf");
+  const log = (): string => readFileSync(join(dir, "logs/error.log"), "utf8");
+  const before = workerPids(d.child.pid!);
+  writeFileSync(
+    conf,
+    readFileSync(conf, "utf8").replace(`worker_processes ${WORKERS};`, "worker_processes 2;"),
+  );
+  d.child.kill("SIGHUP");
+  await eventually("two workers left", () => workerPids(d.child.pid!).length === 2, 10_000);
+  assert.ok(
+    workerPids(d.child.pid!).every((p) => before.includes(p)),
+    "the workers kept are the ones that were running",
+  );
+  writeFileSync(conf, readFileSync(conf, "utf8").replace("worker_processes 2;", "worker_processes 3;"));
+  d.child.kill("SIGHUP");
+  await eventually("three workers", () => workerPids(d.child.pid!).length === 3, 10_000);
+  await eventually("the new worker serves", async () => {
+    try {
+      for (const c of (await clientPerWorker(port, 3)).values()) c.close();
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  // Workers stopped on purpose are not crashes: nothing is logged at [alert] and nothing is replaced.
+  assert.doesNotMatch(log(), /\[alert\]/);
+  const after = await driveLoad({ port, conns: 8, path: "/", done: () => false, maxRequests: 200 });
+  assert.deepEqual([after.ok, after.failed], [200, 0], after.errors.join("; "));
+});

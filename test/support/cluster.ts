@@ -35,7 +35,10 @@ export async function clientPerWorker(
       else found.set(pids[i]!, c);
     });
   }
-  if (found.size < n) throw new Error(`connections reached ${found.size} of ${n} workers`);
+  if (found.size < n) {
+    for (const c of found.values()) c.close();
+    throw new Error(`connections reached ${found.size} of ${n} workers`);
+  }
   return found;
 }
 
