@@ -34,6 +34,11 @@ export interface ChecksOptions {
   type: "http" | "tcp";
   /** `check interval=` in milliseconds. */
   intervalMs: number;
+  /**
+   * `check_keepalive_requests` (http only): 1, the module's default, opens a connection per probe with the module's
+   * `GET / HTTP/1.0`; N > 1 sends `GET / HTTP/1.1` with a Host header, so up to N probes share one connection.
+   */
+  keepalive: number;
 }
 
 /** `--scenario reload`: requests lost while nginx and syncgate reload a changed configuration under load. */
@@ -116,6 +121,8 @@ to 64, --warmup to 2 and --rounds to 5; --proxies is ignored.
   --servers N      checked servers (the extra upstream) BENCH_CHECK_SERVERS  default 2000
   --check-type T   http | tcp                          BENCH_CHECK_TYPE     default http
   --interval MS    check interval, milliseconds        BENCH_CHECK_INTERVAL default 1000
+  --check-keepalive N  check_keepalive_requests (http) BENCH_CHECK_KEEPALIVE default 1
+                   N > 1: probes send GET / HTTP/1.1 + Host, up to N on one connection
 
 --scenario reload: nginx and syncgate (same worker count), each under wrk while the harness reloads it again
 and again with a changed config (a /generation location answering the reload's number), checking that each
@@ -171,6 +178,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     servers: env.BENCH_CHECK_SERVERS,
     "check-type": env.BENCH_CHECK_TYPE,
     interval: env.BENCH_CHECK_INTERVAL,
+    "check-keepalive": env.BENCH_CHECK_KEEPALIVE,
     workers: env.BENCH_WORKERS,
     "reload-every": env.BENCH_RELOAD_EVERY,
     "reload-by": env.BENCH_RELOAD_BY,
@@ -194,7 +202,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       continue;
     }
     const m =
-      /^--(duration|warmup|rounds|conns|proxies|keepalive|tool|scenario|rate|backends|samples|seed|servers|check-type|interval|workers|reload-every|reload-by)(?:=(.*))?$/.exec(
+      /^--(duration|warmup|rounds|conns|proxies|keepalive|tool|scenario|rate|backends|samples|seed|servers|check-type|check-keepalive|interval|workers|reload-every|reload-by)(?:=(.*))?$/.exec(
         arg,
       );
     if (!m?.[1]) throw new UsageError(`unknown option "${arg}"\n${USAGE}`);
@@ -218,7 +226,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
     }
   };
   only(["rate", "backends", "samples", "seed"], ["churn"]);
-  only(["servers", "check-type", "interval"], ["checks"]);
+  only(["servers", "check-type", "check-keepalive", "interval"], ["checks"]);
   only(["workers"], ["reload", "workers"]);
   only(["reload-every", "reload-by"], ["reload"]);
   // The scenario's own defaults where the main bench's would not fit.
@@ -288,7 +296,11 @@ function checksOptions(raw: Record<string, string | undefined>): ChecksOptions {
   if (type !== "http" && type !== "tcp") {
     throw new UsageError(`--check-type: expected http or tcp, got "${type}"`);
   }
-  return { servers, type, intervalMs: positiveInt("--interval", raw.interval ?? "1000") };
+  const keepalive = positiveInt("--check-keepalive", raw["check-keepalive"] ?? "1");
+  if (keepalive > 1 && type !== "http") {
+    throw new UsageError(`--check-keepalive: check_keepalive_requests applies to --check-type http only`);
+  }
+  return { servers, type, intervalMs: positiveInt("--interval", raw.interval ?? "1000"), keepalive };
 }
 
 function churnOptions(raw: Record<string, string | undefined>): ChurnOptions {

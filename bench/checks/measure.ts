@@ -21,11 +21,12 @@ import {
 import { stop } from "../procs.js";
 import { checkBehaviour, waitReady } from "../sanity.js";
 import {
-  acceptedSoFar,
   checkCounts,
   openFileLimit,
   openFiles,
+  probesIn,
   startSyncgate,
+  stubCounts,
   timeWaitSockets,
   type CheckCounts,
   type ChecksConfig,
@@ -59,8 +60,10 @@ export interface ChecksRun extends LoadResult {
   tcpConnects: number;
   /** TCP sockets in TIME_WAIT on the machine when the measured run began. */
   timeWait: number | null;
-  /** Connections the targets accepted per second of the measured run: the probes made. */
+  /** Probes the targets answered per second of the measured run (http: requests; tcp: connections). */
   probesPerS: number;
+  /** Connections the targets accepted per second of the measured run (= probes/s without check keep-alive). */
+  connectsPerS: number;
   /** With checks: the pool's rise counters' growth per second over the run (successful probes); else null. */
   successesPerS: number | null;
   /** With checks: the status page after the run; else null. */
@@ -139,13 +142,14 @@ export async function measureChecks(spec: ChecksRunSpec): Promise<ChecksRun> {
     const fdLimit = openFileLimit(pid);
 
     // No load: what the probes cost on their own (and a process at rest without them).
-    const idleAccepts = await acceptedSoFar(setup.control);
+    const probes = async (): Promise<number> => probesIn(setup.check, await stubCounts(setup.control));
+    const idleProbes = await probes();
     const idleTicks = cpuTicks([pid]);
     const idleT = performance.now();
     await sleep(spec.idleS * 1000);
     const idleSeconds = (performance.now() - idleT) / 1000;
     const idleCpuPct = (100 * (cpuTicks([pid]) - idleTicks)) / clockTicks / idleSeconds;
-    const idleProbesPerS = ((await acceptedSoFar(setup.control)) - idleAccepts - 1) / idleSeconds;
+    const idleProbesPerS = ((await probes()) - idleProbes - 1) / idleSeconds;
 
     const load = { url: `http://127.0.0.1:${spec.port}/`, conns: spec.conns, cpu: setup.loadCpu };
     await warmUp(setup.tools, spec.wrkScript, load, spec.warmupS);
@@ -153,7 +157,7 @@ export async function measureChecks(spec: ChecksRunSpec): Promise<ChecksRun> {
     // The status page lists every server: read it outside the CPU window.
     const statusBefore = withChecks ? await checkCounts(spec.port) : null;
     const statusBeforeT = performance.now();
-    const acceptsBefore = await acceptedSoFar(setup.control);
+    const stubBefore = await stubCounts(setup.control);
     const acceptsBeforeT = performance.now();
     const timeWait = timeWaitSockets();
     const cpuBefore = cpuTimes();
@@ -174,7 +178,10 @@ export async function measureChecks(spec: ChecksRunSpec): Promise<ChecksRun> {
     const cpuAfter = cpuTimes();
     const tcpConnects = tcpActiveOpens() - opensBefore;
     const ours = ticks + cpuTicks(spec.ourPids) + selfTicks() - oursBefore;
-    const accepts = (await acceptedSoFar(setup.control)) - acceptsBefore - 1; // Minus this reading's own.
+    const stubAfter = await stubCounts(setup.control);
+    // Minus this reading's own connection and request.
+    const accepts = stubAfter.accepts - stubBefore.accepts - 1;
+    const probed = probesIn(setup.check, stubAfter) - probesIn(setup.check, stubBefore) - 1;
     const acceptsSeconds = (performance.now() - acceptsBeforeT) / 1000;
     const status = withChecks ? await checkCounts(spec.port) : null;
     const statusSeconds = (performance.now() - statusBeforeT) / 1000;
@@ -199,7 +206,8 @@ export async function measureChecks(spec: ChecksRunSpec): Promise<ChecksRun> {
       otherCpuPct: otherCpuPercent(cpuBefore, cpuAfter, ours),
       tcpConnects,
       timeWait,
-      probesPerS: accepts / acceptsSeconds,
+      probesPerS: probed / acceptsSeconds,
+      connectsPerS: accepts / acceptsSeconds,
       successesPerS:
         status === null || statusBefore === null
           ? null

@@ -49,6 +49,7 @@ export function checksTable(summaries: ChecksSummary[]): string {
   header.push(
     "errors",
     "probes/s",
+    "probe conns/s",
     "successes/s",
     "idle CPU %",
     "RSS MB",
@@ -68,6 +69,7 @@ export function checksTable(summaries: ChecksSummary[]): string {
     fixed(s.p99Ms, 2),
     int(s.errors),
     int(s.probesPerS),
+    int(s.connectsPerS),
     int(s.successesPerS),
     fixed(s.idleCpuPct, 1),
     fixed(s.rssMB, 1),
@@ -116,8 +118,9 @@ function method(r: ChecksReport): string[] {
       "— so the two configurations differ by the `check` lines only, and the figure is the cost of probing, not " +
       `of holding ${c.servers} more servers in memory.`,
     `Probe targets: one nginx worker listening on ${c.servers} ports of 127.0.0.1 ` +
-      "(bench/conf/checks-targets.nginx.conf) answering 200; its stub_status `accepts`, read before and after " +
-      "the measured run, gives probes/s (every probe is a fresh connection). successes/s: the growth of the " +
+      "(bench/conf/checks-targets.nginx.conf) answering 200; its stub_status, read before and after the " +
+      "measured run, gives probes/s (`requests` for http, `accepts` for tcp) and probe conns/s (`accepts`: as " +
+      "many as probes without `check_keepalive_requests`, fewer with it). successes/s: the growth of the " +
       "pool's rise counters on syncgate's `check_status?format=json` over the same span (a rise counter keeps " +
       "growing while a server is up; a failure resets it). Status page and stub_status are read outside the " +
       "CPU window. The `app` servers are probed too (2 more, on the backends' nginx).",
@@ -138,7 +141,7 @@ export function renderChecksMarkdown(r: ChecksReport): string {
   const o = r.options;
   const c = o.checks as ChecksOptions;
   const runHeader = ["syncgate", "conns", "round", "req/s", "CPU µs/req", "user / sys", "p99 ms", "errors"];
-  runHeader.push("probes/s");
+  runHeader.push("probes/s", "probe conns/s");
   runHeader.push("successes/s", "idle CPU %", "idle probes/s", "RSS MB", "peak fds", "start ms", "up / down");
   runHeader.push(...cpuColumns.header, "TCP connects", "TIME_WAIT");
   const runRows = r.runs.map((x) => [
@@ -151,6 +154,7 @@ export function renderChecksMarkdown(r: ChecksReport): string {
     fixed(x.p99Ms, 2),
     int(x.errors),
     int(x.probesPerS),
+    int(x.connectsPerS),
     int(x.successesPerS),
     fixed(x.idleCpuPct, 1),
     int(x.idleProbesPerS),
@@ -166,7 +170,8 @@ export function renderChecksMarkdown(r: ChecksReport): string {
   return [
     ...reportHead("syncgate active health checks benchmark", i),
     `- Software: Node ${i.node}, ${i.nginx}, ${i.loadTool}, syncgate ${i.syncgate}`,
-    `- Checks: ${c.servers} servers of 127.0.0.1 + the 2 backends, \`type=${c.type}\`, \`interval=${c.intervalMs}\` ` +
+    `- Checks: ${c.servers} servers of 127.0.0.1 + the 2 backends, \`type=${c.type}\`, \`interval=${c.intervalMs}\`` +
+      `${c.keepalive > 1 ? `, \`check_keepalive_requests ${c.keepalive}\`` : ""} ` +
       `(≈ ${int(r.expectedProbesPerS)} probes/s expected from the schedule); open-file limit asked ` +
       `${r.nofile.wanted}, got ${got}`,
     "",

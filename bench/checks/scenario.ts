@@ -23,7 +23,14 @@ import {
 import { minOrNull } from "../stats.js";
 import { measureChecks, type ChecksRun } from "./measure.js";
 import { checksTable, comparisonTable, saveChecksReport, type ChecksReport } from "./report.js";
-import { acceptedSoFar, NOFILE, startTargets, type ChecksConfig, type ChecksSetup } from "./setup.js";
+import {
+  checkLines,
+  NOFILE,
+  startTargets,
+  stubCounts,
+  type ChecksConfig,
+  type ChecksSetup,
+} from "./setup.js";
 import {
   checksGoals,
   compareChecks,
@@ -59,6 +66,7 @@ const ZERO = {
   tcpConnects: 0,
   timeWait: null,
   probesPerS: 0,
+  connectsPerS: 0,
   successesPerS: null,
   status: null,
   problems: [],
@@ -78,6 +86,7 @@ function progress(r: ChecksRun, rounds: number): string {
   return (
     `${head} ${Math.round(r.rps).toString().padStart(7)} req/s  CPU ${r.cpuUsPerReq.toFixed(2)} µs/req  ` +
     `p99 ${r.p99Ms.toFixed(2)} ms  errors ${r.errors}  probes ${Math.round(r.probesPerS)}/s` +
+    ` (connections ${Math.round(r.connectsPerS)}/s)` +
     `  idle CPU ${r.idleCpuPct.toFixed(1)}%  RSS ${r.rssMB.toFixed(1)} MB  fds ${r.peakFds ?? "–"}${status}` +
     `  (cpu0 ${busy(r.cpu0BusyPct)}, cpu1 ${busy(r.cpu1BusyPct)}, other ${busy(r.otherCpuPct)}, start ${Math.round(r.startMs)} ms)`
   );
@@ -118,7 +127,7 @@ function observations(
       );
     }
     if (s.config === "without" && s.probesPerS > 1)
-      notes.push(`${who}: the targets saw ${s.probesPerS.toFixed(1)} connections/s.`);
+      notes.push(`${who}: the targets saw ${s.probesPerS.toFixed(1)} probes/s.`);
     if ((s.failingMax ?? 0) > 0)
       notes.push(`${who}: up to ${s.failingMax} servers had a failed last probe after a run.`);
     if (s.fdLimit !== null && s.fdLimit < c.servers + 1024) {
@@ -162,7 +171,7 @@ export async function runChecksScenario(ctx: ChecksContext): Promise<number> {
     `bench: ${check.servers} probe targets listening (one nginx worker on CPU 1), stub_status at :${setup.control}`,
   );
   const ourPids = [...processTree(backends.pid), ...processTree(targets.pid)];
-  await acceptedSoFar(setup.control);
+  await stubCounts(setup.control);
 
   const runs: ChecksRun[] = [];
   const discarded: ChecksRun[] = [];
@@ -232,17 +241,11 @@ export async function runChecksScenario(ctx: ChecksContext): Promise<number> {
         `its hard limit, ${got} open files; it had at most ${peakFds} open at once.`,
     );
   }
-  const checkLines = [`check interval=${check.intervalMs} rise=2 fall=5 timeout=1000 type=${check.type};`];
-  if (check.type === "http")
-    checkLines.push(
-      'check_http_send "GET / HTTP/1.0\\r\\n\\r\\n";',
-      "check_http_expect_alive http_2xx http_3xx;",
-    );
   const report: ChecksReport = {
     scenario: "checks",
     info: ctx.info,
     options: opts,
-    checkLines,
+    checkLines: checkLines(check),
     nofile: { wanted: NOFILE, got },
     expectedProbesPerS: expected,
     summaries,

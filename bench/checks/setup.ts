@@ -83,21 +83,41 @@ export function startTargets(setup: ChecksSetup): Started {
   return start("targets", cmd, args, { cpu: setup.loadCpu, outputFile: join(dir, "output.log") });
 }
 
-/** Connections the targets accepted so far (stub_status's `accepts`, its own reading included). */
-export async function acceptedSoFar(control: number): Promise<number> {
+/** The targets' stub_status counters: connections accepted, and requests (its own reading included in both). */
+export interface StubCounts {
+  accepts: number;
+  requests: number;
+}
+
+/** Reads the targets' stub_status. */
+export async function stubCounts(control: number): Promise<StubCounts> {
   const r = await httpGet(control, "/stub_status", 2000);
-  const m = /server accepts handled requests\s+(\d+)/.exec(r.body);
-  if (r.status !== 200 || !m?.[1]) throw new Error(`targets' stub_status answered ${r.status}: ${r.body}`);
-  return Number(m[1]);
+  const m = /server accepts handled requests\s+(\d+)\s+\d+\s+(\d+)/.exec(r.body);
+  if (r.status !== 200 || !m?.[1] || !m[2]) {
+    throw new Error(`targets' stub_status answered ${r.status}: ${r.body}`);
+  }
+  return { accepts: Number(m[1]), requests: Number(m[2]) };
+}
+
+/**
+ * Probes the targets answered so far: an http probe is one request (on a kept connection or not), a tcp probe one
+ * connection.
+ */
+export function probesIn(c: ChecksOptions, counts: StubCounts): number {
+  return c.type === "http" ? counts.requests : counts.accepts;
 }
 
 /** The `check` lines of an upstream in the runs with checks. */
-function checkLines(c: ChecksOptions): string {
+export function checkLines(c: ChecksOptions): string[] {
   const lines = [`check interval=${c.intervalMs} rise=2 fall=5 timeout=1000 type=${c.type};`];
   if (c.type === "http") {
-    lines.push(`check_http_send "GET / HTTP/1.0\\r\\n\\r\\n";`, "check_http_expect_alive http_2xx http_3xx;");
+    // The module's default request makes the server close; check_keepalive_requests needs one that does not.
+    const send =
+      c.keepalive > 1 ? "GET / HTTP/1.1\\r\\nHost: targets\\r\\n\\r\\n" : "GET / HTTP/1.0\\r\\n\\r\\n";
+    lines.push(`check_http_send "${send}";`, "check_http_expect_alive http_2xx http_3xx;");
+    if (c.keepalive > 1) lines.push(`check_keepalive_requests ${c.keepalive};`);
   }
-  return lines.map((l) => `        ${l}\n`).join("");
+  return lines;
 }
 
 /** Inserts `text` before (or after) the one occurrence of `mark` in `conf`; throws when it is not there once. */
@@ -120,7 +140,12 @@ function insert(conf: string, mark: string, text: string, after = false): string
 export function syncgateConfig(setup: ChecksSetup, config: ChecksConfig, port: number, dir: string): string {
   const main = template(setup.root, "syncgate.conf").replaceAll("@TMP@/syncgate/", `${dir}/`);
   let text = fill(main, mainVars(setup, port));
-  const checks = config === "with" ? checkLines(setup.check) : "";
+  const checks =
+    config === "with"
+      ? checkLines(setup.check)
+          .map((l) => `        ${l}\n`)
+          .join("")
+      : "";
   if (checks !== "") text = insert(text, "    upstream app {\n", checks, true);
   const servers = setup.targets.map((p) => `        server 127.0.0.1:${p};\n`).join("");
   const pool =

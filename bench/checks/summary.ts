@@ -28,6 +28,8 @@ export interface ChecksSummary {
   idleCpuPct: number;
   idleProbesPerS: number;
   probesPerS: number;
+  /** Connections the targets accepted per second (below probes/s when probes share connections). */
+  connectsPerS: number;
   successesPerS: number | null;
   rssMB: number;
   rssMaxMB: number;
@@ -88,6 +90,7 @@ export function summarizeChecks(runs: ChecksRun[], conns: number[]): ChecksSumma
         idleCpuPct: median(mine.map((r) => r.idleCpuPct)),
         idleProbesPerS: median(mine.map((r) => r.idleProbesPerS)),
         probesPerS: median(mine.map((r) => r.probesPerS)),
+        connectsPerS: median(mine.map((r) => r.connectsPerS)),
         successesPerS: finiteMedianOrNull(mine.map((r) => r.successesPerS)),
         rssMB: median(mine.map((r) => r.rssMB)),
         rssMaxMB: Math.max(...mine.map((r) => r.rssMB)),

@@ -62,8 +62,9 @@ class Checked {
   lastPassed: boolean | null = null;
   peer: Peer;
   timer: NodeJS.Timeout | null = null;
-  running: AbortController | null = null;
-  /** The probes' kept connection (`check_keepalive_requests` > 1, http): closed when the server is dropped. */
+  /** Aborted when the server is dropped (one per server: a controller per probe costs CPU). */
+  readonly stopper = new AbortController();
+  /** The probe session: aborts the probe in flight and closes the kept connection (http) when the server is dropped. */
   readonly conn = new ProbeConnection();
   /** Resolves after the first probe result (or the removal of the server). */
   readonly first: Promise<void>;
@@ -245,8 +246,7 @@ export class HealthChecker {
   #drop(c: Checked): void {
     if (c.timer !== null) clearTimeout(c.timer);
     c.timer = null;
-    c.running?.abort();
-    c.running = null;
+    c.stopper.abort();
     c.conn.close();
     c.firstDone();
   }
@@ -260,12 +260,9 @@ export class HealthChecker {
   }
 
   async #probe(u: CheckedUpstream, c: Checked): Promise<void> {
-    const ac = new AbortController();
-    c.running = ac;
     const { host, port } = c.peer.spec;
-    const result = await this.#opts.probe(host, u.conf.port || port, u.conf, ac.signal, c.conn);
-    if (ac.signal.aborted || u.servers.get(c.peer.id) !== c) return;
-    c.running = null;
+    const result = await this.#opts.probe(host, u.conf.port || port, u.conf, c.stopper.signal, c.conn);
+    if (c.stopper.signal.aborted || u.servers.get(c.peer.id) !== c) return;
     this.#record(u, c, result);
     // The next probe an interval after this one finished (the module: [interval, 1.5 × interval]), with a
     // little jitter so that servers probed together drift apart.

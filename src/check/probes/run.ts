@@ -58,7 +58,8 @@ function syscallFailure(err: unknown, connected: boolean): string {
 /**
  * Probes `host:port` once as `conf.type` says, within `conf.timeout` ms. The caller picks the port (`probePort`).
  * An abort closes the socket at once and resolves as a failure that the caller should not count. `conn`, the
- * server's kept connection, is used by http probes when `conf.keepaliveRequests` > 1 (others ignore it).
+ * server's probe session, holds the kept connection of http probes when `conf.keepaliveRequests` > 1; when it is
+ * given, its `close()` aborts the probe and `signal` is only read at the start (a listener per probe is costly).
  */
 export function runProbe(
   host: string,
@@ -69,7 +70,7 @@ export function runProbe(
 ): Promise<ProbeResult> {
   const addr = probeAddress(host, port);
   const aborted: ProbeResult = { ok: false, reason: `check aborted with peer: ${addr}` };
-  if (signal?.aborted) return Promise.resolve(aborted);
+  if (signal?.aborted || conn?.closed) return Promise.resolve(aborted);
   const proto = PROBE_PROTOCOLS[conf.type];
   const request = requestOf(conf);
   const failure = (reason: string, detail?: string): ProbeResult =>
@@ -101,7 +102,8 @@ export function runProbe(
       clearTimeout(deadline);
       clearTimeout(settle);
       clearImmediate(settleTurn);
-      signal?.removeEventListener("abort", onAbort);
+      if (forget === null) signal?.removeEventListener("abort", onAbort);
+      else forget();
       const s = socket;
       socket = null;
       if (s !== null && keep && conn !== undefined && uses < conf.keepaliveRequests) {
@@ -123,7 +125,8 @@ export function runProbe(
       },
       Math.min(conf.timeout, MAX_TIMER),
     );
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const forget = conn === undefined ? null : conn.inflight(onAbort);
+    if (forget === null) signal?.addEventListener("abort", onAbort, { once: true });
 
     const judge = (ended: boolean): void => {
       if (done || parse === null) return;
