@@ -361,3 +361,16 @@ export async function loadDumpAtStart(conf: UpstreamConf): Promise<ServerSpec[] 
   const servers = parseDump(text, path);
   return servers.length === 0 ? null : servers;
 }
+
+/**
+ * The servers an upstream starts with (issue 4 item 4): for an upstream with a dump file (a synced one, or one
+ * whose admin-API changes are kept in `upsync_dump_path`), the dump's when it lists any —
+ * read where the config `include`s it, else from `upsync_dump_path` before the first registry request — because
+ * the dump is the registry's last word and already replaced the config's placeholder servers; else the config's.
+ */
+export async function startServers(u: UpstreamConf): Promise<UpstreamConf["servers"]> {
+  if (u.dumpPath === null) return u.servers;
+  const included = u.servers.filter((s) => s.origin.file === u.dumpPath);
+  if (included.length > 0) return included;
+  return (await loadDumpAtStart(u)) ?? u.servers;
+}

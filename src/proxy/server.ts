@@ -2,13 +2,12 @@
  * The running proxy for one configuration: listeners, upstreams with their pools, logs, and the services
  * every request uses. `close()` stops accepting, ends connections and flushes logs.
  */
-import { createServer, type Server, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import type { LoadResult } from "../config/adapt.js";
 import type {
   Config,
   HttpSettings,
   LocationConf,
-  CheckStatusFormat,
   LocationHandlerConf,
   LogFormatConf,
   ServerConf,
@@ -27,74 +26,26 @@ import {
   type VirtualHosts,
 } from "../router/servers.js";
 import { compileLocations, type LocationMatcher } from "../router/locations.js";
-import { errnoText, SyncgateError, type LogLevel } from "../lib/errors.js";
-import { LATENCY_BUCKETS } from "../upstream/peer.js";
+import type { LogLevel } from "../lib/errors.js";
 import { Upstream, implicitServer, resolveServers } from "../upstream/upstream.js";
 import { sameUpstream } from "../upstream/compare.js";
-import { parseHostPort } from "../config/address.js";
-import { defaultUpstream } from "../config/defaults.js";
-import { HealthChecker, type ProbeFn } from "../check/checker.js";
+import { implicitUpstream, RuntimeUpstreams } from "../upstream/implicit.js";
+import { HealthChecker } from "../check/checker.js";
 import { runProbe } from "../check/probes/index.js";
 import { RegistryRunner } from "../discovery/runner.js";
-import {
-  type CheckPeerStatus,
-  NO_CHECK_SERVERS,
-  type PeerTraffic,
-  checkStatusBadArgument,
-  parseCheckStatusArgs,
-  renderCheckStatus,
-} from "../status/check-status.js";
-import { loadDumpAtStart } from "../discovery/sync.js";
-import { renderUpstreamShow, type ShowRequest, type ShowResponse } from "../status/upstream-show.js";
-import { renderUpsyncStatus } from "../status/upsync-status.js";
+import { startServers } from "../discovery/sync.js";
+import type { ShowRequest, ShowResponse } from "../status/upstream-show.js";
 import { AdminApi, type ApiRequest } from "../control/api.js";
 import { registryWriter } from "../control/registry-writer.js";
 import { ClientConnection } from "./client.js";
+import { ListenerSet } from "./listeners.js";
 import { resolveListenNames } from "./listen-names.js";
 import { type RequestContext, variable } from "./context.js";
 import type { Services } from "./services.js";
+import type { CloseMode, ProxyOptions, RemoteHandlers } from "./options.js";
+import { renderStatusPage } from "../status/pages.js";
 
-/** Most implicit upstreams of run-time addresses kept at once. */
-const RUNTIME_UPSTREAMS = 256;
-
-/** Options for tests and embedding. */
-export interface ProxyOptions {
-  now?: () => number;
-  random?: () => number;
-  /** Error log to use instead of the configuration's (tests). */
-  errorLog?: ErrorLog;
-  /** The health-check probe (runProbe by default). */
-  probe?: ProbeFn;
-  /**
-   * A cluster worker's link to the primary: status pages and the admin API are answered there (one view of every
-   * worker), and this process neither syncs registries nor probes (the primary sends it the results).
-   */
-  remote?: RemoteHandlers;
-  /** Bind each listener with SO_REUSEPORT, in this process (a cluster worker where Node.js offers it). */
-  reusePort?: boolean;
-}
-
-/** Where a cluster worker sends what only the primary can answer. */
-export interface RemoteHandlers {
-  show(handler: LocationHandlerConf, req: ShowRequest): Promise<ShowResponse>;
-  api(write: boolean, req: ApiRequest): Promise<ShowResponse>;
-}
-
-/** How to stop: at once (SIGTERM), or letting requests in flight finish first (SIGQUIT), bounded when timeoutMs is set. */
-export type CloseMode = { graceful: false } | { graceful: true; timeoutMs: number | null };
-
-/** A bound listening socket; its new connections go to the configuration that owns it now (reloads hand it on). */
-interface Listener {
-  readonly key: string;
-  readonly server: Server;
-  owner: ProxyServer;
-}
-
-/** The address:port a listen line binds, as nginx prints it; a reload keeps a listener whose key stays. */
-function listenKey(l: ListenSpec): string {
-  const host = l.host === "*" ? (l.ipv6 ? "::" : "0.0.0.0") : l.host;
-  return l.ipv6 ? `[${host}]:${l.port}` : `${host}:${l.port}`;
-}
+export type { CloseMode, ProxyOptions, RemoteHandlers } from "./options.js";
 
 interface AccessTarget {
   writer: AccessLogWriter;
@@ -109,19 +60,6 @@ function forEachLocation(locs: LocationConf[], fn: (l: LocationConf) => void): v
   }
 }
 
-/**
- * The servers an upstream starts with (issue 4 item 4): for an upstream with a dump file (a synced one, or one
- * whose admin-API changes are kept in `upsync_dump_path`), the dump's when it lists any —
- * read where the config `include`s it, else from `upsync_dump_path` before the first registry request — because
- * the dump is the registry's last word and already replaced the config's placeholder servers; else the config's.
- */
-async function startServers(u: UpstreamConf): Promise<UpstreamConf["servers"]> {
-  if (u.dumpPath === null) return u.servers;
-  const included = u.servers.filter((s) => s.origin.file === u.dumpPath);
-  if (included.length > 0) return included;
-  return (await loadDumpAtStart(u)) ?? u.servers;
-}
-
 /** A running syncgate data plane. */
 export class ProxyServer implements Services {
   readonly upstreams = new Map<string, Upstream>();
@@ -131,8 +69,8 @@ export class ProxyServer implements Services {
   private readonly accessTargets = new WeakMap<HttpSettings, AccessTarget[]>();
   private readonly accessRules = new WeakMap<HttpSettings, (addr: string) => "allow" | "deny">();
   private readonly matchers = new Map<ServerConf, LocationMatcher>();
-  /** Listening sockets by listenKey(), bound by this configuration or handed on by the one it replaced. */
-  private readonly listeners = new Map<string, Listener>();
+  /** Listening sockets, bound by this configuration or handed on by the one it replaced. */
+  private readonly listeners: ListenerSet;
   /** Virtual hosts by listen address (router/servers.ts), and the listen lines, host names resolved. */
   private tables = new Map<string, VirtualHosts>();
   private listenSpecs: ListenSpec[] = [];
@@ -145,13 +83,12 @@ export class ProxyServer implements Services {
   private releasing: Promise<void> | null = null;
   private drained: (() => void) | null = null;
   private readonly remote: RemoteHandlers | null;
-  private readonly reusePort: boolean;
   /** Whether this configuration opened its error log (not kept from the previous one, nor given by the caller). */
   private readonly ownsErrorLog: boolean;
   private readonly random: (() => number) | undefined;
   readonly now: () => number;
   /** Implicit upstreams of addresses picked at run time, least recently used first (see upstreamFor). */
-  private readonly runtimeUpstreams = new Map<string, Upstream>();
+  private readonly runtimeUpstreams: RuntimeUpstreams;
   /** Registry sync of the upstreams with `upsync` (none when the config has none). */
   registry: RegistryRunner | null = null;
   /** Active health checks of the upstreams with `check`. */
@@ -167,7 +104,8 @@ export class ProxyServer implements Services {
     this.now = opts.now ?? Date.now;
     this.random = opts.random;
     this.remote = opts.remote ?? null;
-    this.reusePort = opts.reusePort ?? false;
+    this.listeners = new ListenerSet(this, opts.reusePort ?? false);
+    this.runtimeUpstreams = new RuntimeUpstreams(this.now, this.random);
     // A reload keeps the error log when its lines did not change, and always the health checker (its state is
     // keyed by upstream object; kept upstreams keep their verdicts).
     const sameLog =
@@ -265,7 +203,13 @@ export class ProxyServer implements Services {
       const kept = previous?.implicit(key) ?? null;
       this.upstreams.set(
         key,
-        kept ?? this.implicitUpstream(key, await resolveServers([implicitServer(t.host, t.port)])),
+        kept ??
+          implicitUpstream(
+            key,
+            await resolveServers([implicitServer(t.host, t.port)]),
+            this.now(),
+            this.random,
+          ),
       );
     }
     const servers = await resolveListenNames(http.servers);
@@ -289,21 +233,11 @@ export class ProxyServer implements Services {
 
   /** Undoes a reload that failed (create() or listen()): closes what it opened, and no kept part of `previous`. */
   async abandon(previous: ProxyServer | null): Promise<void> {
-    for (const l of this.listeners.values()) l.server.close();
-    this.listeners.clear();
+    this.listeners.closeAll();
     const kept = new Set(previous?.upstreams.values() ?? []);
     for (const u of this.upstreams.values()) if (!kept.has(u)) u.close();
     await this.accessLogs.close();
     if (this.ownsErrorLog) await this.errorLog.close();
-  }
-
-  private implicitUpstream(name: string, specs: ReturnType<typeof implicitServer>[]): Upstream {
-    return new Upstream(
-      defaultUpstream(name, { file: null, line: 0 }, specs),
-      specs,
-      this.now(),
-      this.random,
-    );
   }
 
   /**
@@ -329,18 +263,7 @@ export class ProxyServer implements Services {
 
   /** Renders a status handler from this process's state (the primary's, in a cluster). */
   show(handler: LocationHandlerConf, req: ShowRequest): ShowResponse {
-    if (handler.kind === "upsync_status") return renderUpsyncStatus(this.registry?.status() ?? [], req);
-    if (handler.kind === "check_status") return this.checkStatus(handler.format, req);
-    // The request layer sends `api` to api(), which reads the body first and answers asynchronously.
-    if (handler.kind === "api") return { status: 500, headers: [], body: null };
-    // As the module: primary servers only (backup servers are in the dump and upsync_status).
-    const list = [...this.upstreams.values()].map((u) => ({
-      name: u.conf.name,
-      servers: (
-        this.registry?.servers(u.conf.name)?.servers() ?? u.group.all().map((peer) => peer.spec)
-      ).filter((spec) => !spec.backup),
-    }));
-    return renderUpstreamShow(list, req);
+    return renderStatusPage(this, handler, req);
   }
 
   /** Answers the admin API (`api [write=on]`). */
@@ -349,58 +272,9 @@ export class ProxyServer implements Services {
     return this.adminApi.handle(write, req);
   }
 
-  /** The check_status page (check spec §3) with the proxy's per-server traffic and the registry's state. */
-  private checkStatus(format: CheckStatusFormat, req: ShowRequest): ShowResponse {
-    const peers = this.checker.servers();
-    if (req.method === "GET" || req.method === "HEAD") {
-      if (peers.length === 0) this.errorLog.log("error", NO_CHECK_SERVERS);
-      for (const bad of parseCheckStatusArgs(req.args).bad)
-        this.errorLog.log("error", checkStatusBadArgument(bad));
-    }
-    const traffic = (p: CheckPeerStatus): PeerTraffic | null => {
-      const t = this.upstreams.get(p.upstream)?.group.get(p.name)?.traffic;
-      if (!t) return null;
-      return {
-        requests: t.requests,
-        failures: t.failures,
-        latencySeconds: {
-          sum: t.latencySum,
-          count: t.requests,
-          buckets: t.latencyCounts.slice(0, LATENCY_BUCKETS.length).map((n, i) => [LATENCY_BUCKETS[i]!, n]),
-        },
-      };
-    };
-    const sync = (this.registry?.status() ?? []).map((st) => ({
-      upstream: st.upstream,
-      ok: this.registry?.ok(st.upstream) ?? true,
-      lastSyncSeconds: st.lastSync === null ? null : st.lastSync / 1000,
-      refused: st.refused,
-      servers: st.servers.length,
-    }));
-    return renderCheckStatus({ generation: this.checker.generation, peers, traffic, sync }, format, req);
-  }
-
-  /**
-   * The implicit upstream of an address picked at run time (`proxy_pass http://$host`). They are kept (with their
-   * keep-alive pools) for reuse, but at most RUNTIME_UPSTREAMS of them, least recently used dropped first: the
-   * address may come from the client, and an unbounded table would be a way to exhaust memory and sockets.
-   */
+  /** The implicit upstream of an address picked at run time (`proxy_pass http://$host`), or null. */
   upstreamFor(authority: string): Upstream | null {
-    const hp = parseHostPort(authority);
-    if ("error" in hp || !/^[\d.]+$|:/.test(hp.host)) return null;
-    const key = `${hp.host}:${hp.port ?? 80}`;
-    let u = this.runtimeUpstreams.get(key);
-    if (u) this.runtimeUpstreams.delete(key);
-    else {
-      u = this.implicitUpstream(key, [implicitServer(hp.host, hp.port ?? 80)]);
-      if (this.runtimeUpstreams.size >= RUNTIME_UPSTREAMS) {
-        const [oldest, dropped] = this.runtimeUpstreams.entries().next().value!;
-        this.runtimeUpstreams.delete(oldest);
-        dropped.close();
-      }
-    }
-    this.runtimeUpstreams.set(key, u);
-    return u;
+    return this.runtimeUpstreams.get(authority);
   }
 
   private prepareLogs(settings: HttpSettings, formats: Record<string, LogFormatConf>): void {
@@ -469,65 +343,11 @@ export class ProxyServer implements Services {
    * so no connection attempt is refused).
    */
   async listen(previous: ProxyServer | null = null): Promise<void> {
-    const bound: Listener[] = [];
-    try {
-      for (const l of this.listenSpecs) {
-        const key = listenKey(l);
-        if (this.listeners.has(key) || previous?.listeners.has(key)) continue;
-        const listener = await this.bind(l, key);
-        bound.push(listener);
-        this.listeners.set(key, listener);
-      }
-    } catch (err) {
-      for (const b of bound) {
-        b.server.close();
-        this.listeners.delete(b.key);
-      }
-      throw err;
-    }
-  }
-
-  /** Takes over the listeners of `previous` this configuration has too (commit()). */
-  private takeListeners(previous: ProxyServer): void {
-    for (const l of this.listenSpecs) {
-      const key = listenKey(l);
-      const old = previous.listeners.get(key);
-      if (!old || this.listeners.has(key)) continue;
-      previous.listeners.delete(key);
-      old.owner = this;
-      this.listeners.set(key, old);
-    }
-  }
-
-  private async bind(l: ListenSpec, key: string): Promise<Listener> {
-    const server = createServer({ noDelay: true }, (socket: Socket) => listener.owner.accept(socket));
-    const listener: Listener = { key, server, owner: this };
-    const host = l.host === "*" ? (l.ipv6 ? "::" : "0.0.0.0") : l.host;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", (err: NodeJS.ErrnoException) => {
-        reject(new SyncgateError("SG_ERR_IO", `bind() to ${key} failed ${errnoText(err)}`));
-      });
-      server.listen(
-        {
-          host,
-          port: l.port,
-          ...(l.backlog ? { backlog: l.backlog } : {}),
-          ipv6Only: l.ipv6 && l.ipv6only,
-          // Node.js 22.12+: a socket of this worker's own, the kernel balancing connections over the workers.
-          ...(this.reusePort ? { reusePort: true, exclusive: true } : {}),
-        },
-        () => {
-          server.removeAllListeners("error");
-          server.on("error", (err) => listener.owner.errorLog.log("alert", `listener error: ${String(err)}`));
-          resolve();
-        },
-      );
-    });
-    return listener;
+    await this.listeners.bind(this.listenSpecs, previous?.listeners ?? null);
   }
 
   /** A new client connection on one of this configuration's listeners. */
-  private accept(socket: Socket): void {
+  accept(socket: Socket): void {
     const hosts = hostsFor(this.tables, socket.localAddress ?? "", socket.localPort ?? 0);
     if (!hosts) {
       socket.destroy();
@@ -576,14 +396,13 @@ export class ProxyServer implements Services {
       );
       await this.registry?.adopt(previous.registry);
     }
-    this.takeListeners(previous);
+    this.listeners.takeFrom(previous.listeners, this.listenSpecs);
     for (const old of previous.retiredOnes) this.retiredOnes.add(old);
     previous.retiredOnes.clear();
     this.retiredOnes.add(previous);
     previous.next = this;
     previous.retired = true;
-    for (const l of previous.listeners.values()) l.server.close();
-    previous.listeners.clear();
+    previous.listeners.closeAll();
     for (const c of [...previous.conns]) c.reloaded();
     if (previous.conns.size === 0) void previous.release();
   }
@@ -602,7 +421,7 @@ export class ProxyServer implements Services {
       g.retiredOnes.delete(this);
       const kept = new Set(g.upstreams.values());
       for (const u of this.upstreams.values()) if (!kept.has(u)) u.close();
-      for (const u of this.runtimeUpstreams.values()) u.close();
+      this.runtimeUpstreams.close();
       await this.accessLogs.close();
       if (this.ownsErrorLog && g.errorLog !== this.errorLog) await this.errorLog.close();
     })();
@@ -611,12 +430,7 @@ export class ProxyServer implements Services {
 
   /** Bound addresses (host, port), in listen order. */
   addresses(): { host: string; port: number }[] {
-    const out: { host: string; port: number }[] = [];
-    for (const l of this.listenSpecs) {
-      const a = this.listeners.get(listenKey(l))?.server.address();
-      if (typeof a === "object" && a) out.push({ host: a.address, port: a.port });
-    }
-    return out;
+    return this.listeners.addresses(this.listenSpecs);
   }
 
   /** Every log file this configuration writes. */
@@ -649,8 +463,7 @@ export class ProxyServer implements Services {
   private hurry: (() => void) | null = null;
 
   private async shut(mode: CloseMode): Promise<void> {
-    for (const l of this.listeners.values()) l.server.close();
-    this.listeners.clear();
+    this.listeners.closeAll();
     const all = [this, ...this.retiredOnes];
     const open = (): ClientConnection[] => all.flatMap((g) => [...g.conns]);
     if (mode.graceful) {
@@ -672,7 +485,7 @@ export class ProxyServer implements Services {
     await this.registry?.stop();
     this.checker.stop();
     for (const u of this.upstreams.values()) u.close();
-    for (const u of this.runtimeUpstreams.values()) u.close();
+    this.runtimeUpstreams.close();
     await this.accessLogs.close();
     await this.errorLog.close();
   }
