@@ -61,7 +61,14 @@ class Checked {
   unhealthy = 0;
   lastPassed: boolean | null = null;
   peer: Peer;
-  timer: NodeJS.Timeout | null = null;
+  /** When the next probe is due (`performance.now()` ms), while it waits in the checker's `ProbeClock`. */
+  due = 0;
+  /** Its place in the clock's heap; -1 when no probe is scheduled. */
+  slot = -1;
+  /** Starts the next probe (made once per server rather than a closure per probe). */
+  fire: () => void = () => undefined;
+  /** Set when the server is dropped (a plain field: `stopper.signal.aborted` is a checked getter). */
+  dropped = false;
   /** Aborted when the server is dropped (one per server: a controller per probe costs CPU). */
   readonly stopper = new AbortController();
   /** The probe session: aborts the probe in flight and closes the kept connection (http) when the server is dropped. */
@@ -75,6 +82,108 @@ class Checked {
     this.peer = peer;
     this.up = up;
     this.first = new Promise((resolve) => (this.firstDone = resolve));
+  }
+}
+
+/**
+ * When each server's next probe is due: a min-heap of servers and one Node timer for the earliest. A Node timer
+ * per probe costs more than the probe's own JS (its jittered delay is new to Node's timer lists nearly every
+ * time: a list and a queue entry made and dropped per probe); this heap allocates nothing per probe.
+ */
+class ProbeClock {
+  readonly #heap: Checked[] = [];
+  #timer: NodeJS.Timeout | null = null;
+  /** When #timer fires. */
+  #armed = Infinity;
+  readonly #tick = (): void => this.#run();
+
+  /** Runs `c.fire()` in `delay` ms (moving it if it was due already). */
+  schedule(c: Checked, delay: number): void {
+    if (c.slot !== -1) this.cancel(c);
+    c.due = performance.now() + delay;
+    const heap = this.#heap;
+    c.slot = heap.length;
+    heap.push(c);
+    this.#up(c.slot);
+    this.#arm();
+  }
+
+  /** Forgets `c`'s scheduled probe. */
+  cancel(c: Checked): void {
+    const i = c.slot;
+    if (i === -1) return;
+    c.slot = -1;
+    const heap = this.#heap;
+    const last = heap.pop()!;
+    if (last !== c) {
+      heap[i] = last;
+      last.slot = i;
+      this.#down(i);
+      this.#up(last.slot);
+    }
+    if (heap.length === 0) this.stop();
+  }
+
+  /** Drops the timer (nothing is scheduled any more, or checking stopped). */
+  stop(): void {
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#armed = Infinity;
+  }
+
+  #run(): void {
+    this.#timer = null;
+    this.#armed = Infinity;
+    const heap = this.#heap;
+    // Node fires a timer on its loop's ms clock: what falls due within the next ms runs now too.
+    const now = performance.now() + 1;
+    while (heap.length > 0 && heap[0]!.due <= now) {
+      const c = heap[0]!;
+      this.cancel(c);
+      c.fire();
+    }
+    this.#arm();
+  }
+
+  #arm(): void {
+    const first = this.#heap[0];
+    if (first === undefined || first.due >= this.#armed) return;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#armed = first.due;
+    this.#timer = setTimeout(this.#tick, Math.max(0, first.due - performance.now()));
+  }
+
+  #up(i: number): void {
+    const heap = this.#heap;
+    const c = heap[i]!;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = heap[parent]!;
+      if (p.due <= c.due) break;
+      heap[i] = p;
+      p.slot = i;
+      i = parent;
+    }
+    heap[i] = c;
+    c.slot = i;
+  }
+
+  #down(i: number): void {
+    const heap = this.#heap;
+    const n = heap.length;
+    const c = heap[i]!;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && heap[child + 1]!.due < heap[child]!.due) child++;
+      const k = heap[child]!;
+      if (k.due >= c.due) break;
+      heap[i] = k;
+      k.slot = i;
+      i = child;
+    }
+    heap[i] = c;
+    c.slot = i;
   }
 }
 
@@ -92,6 +201,7 @@ export class HealthChecker {
   readonly #opts: CheckerOptions;
   readonly #random: () => number;
   readonly #upstreams: CheckedUpstream[] = [];
+  readonly #clock = new ProbeClock();
   #stopped = false;
   /** Configuration loads: 1 at start, +1 per reload (check_status's `generation`). */
   #generation = 1;
@@ -202,6 +312,7 @@ export class HealthChecker {
   stop(): void {
     this.#stopped = true;
     for (const u of this.#upstreams) for (const c of u.servers.values()) this.#drop(c);
+    this.#clock.stop();
   }
 
   #bounded(p: Promise<void>, ms: number): Promise<void> {
@@ -231,10 +342,11 @@ export class HealthChecker {
       // The peer's serial: the admin API's server id, so the two pages name a server alike.
       const c = new Checked(peer.serial, peer, !u.conf.defaultDown);
       u.servers.set(peer.id, c);
+      c.fire = () => void this.#probe(u, c);
       peer.setHealthy(c.up, this.#opts.now());
       // Probed at once (start-up waits for this first round; a server added later should not sit idle for an
       // interval); the jitter of the following rounds spreads servers probed together.
-      this.#schedule(u, c, 0);
+      this.#schedule(c, 0);
     }
     for (const [id, c] of u.servers) {
       if (seen.has(id)) continue;
@@ -244,30 +356,27 @@ export class HealthChecker {
   }
 
   #drop(c: Checked): void {
-    if (c.timer !== null) clearTimeout(c.timer);
-    c.timer = null;
+    this.#clock.cancel(c);
+    c.dropped = true;
     c.stopper.abort();
     c.conn.close();
     c.firstDone();
   }
 
-  #schedule(u: CheckedUpstream, c: Checked, delay: number): void {
+  #schedule(c: Checked, delay: number): void {
     if (this.#stopped) return;
-    c.timer = setTimeout(() => {
-      c.timer = null;
-      void this.#probe(u, c);
-    }, delay);
+    this.#clock.schedule(c, delay);
   }
 
   async #probe(u: CheckedUpstream, c: Checked): Promise<void> {
     const { host, port } = c.peer.spec;
     const result = await this.#opts.probe(host, u.conf.port || port, u.conf, c.stopper.signal, c.conn);
-    if (c.stopper.signal.aborted || u.servers.get(c.peer.id) !== c) return;
+    if (c.dropped || u.servers.get(c.peer.id) !== c) return;
     this.#record(u, c, result);
     // The next probe an interval after this one finished (the module: [interval, 1.5 × interval]), with a
     // little jitter so that servers probed together drift apart.
     const interval = u.conf.interval;
-    this.#schedule(u, c, interval + Math.floor(this.#random() * Math.min(interval / 2, 1000)));
+    this.#schedule(c, interval + Math.floor(this.#random() * Math.min(interval / 2, 1000)));
   }
 
   /** spec §2.2, plus the issue's rule for a server with no history: its first success marks it up. */

@@ -137,6 +137,11 @@ export const MAX_HEAD = 64 * 1024;
 
 /** The comma-separated tokens of a header value, lower case, without parameters (`chunked;x=1` → `chunked`). */
 function tokens(value: string): string[] {
+  // The usual value is one bare token (`keep-alive`, `chunked`): no arrays to build then.
+  if (!value.includes(",") && !value.includes(";")) {
+    const t = value.trim().toLowerCase();
+    return t === "" ? [] : [t];
+  }
   return value
     .split(",")
     .map((t) => t.split(";")[0]!.trim().toLowerCase())
@@ -272,6 +277,26 @@ class ChunkedBody {
 }
 
 const CLOSE_AFTER: AnswerVerdict = { alive: true, reusable: false };
+const EMPTY = Buffer.alloc(0);
+const COLON = 0x3a;
+
+/** The header fields that frame an answer, by name (lower case, ASCII). */
+const FRAMING_FIELDS = ["content-length", "transfer-encoding", "connection"] as const;
+type FramingField = (typeof FRAMING_FIELDS)[number];
+
+/** Which framing field the name in `b[start, end)` is, compared without regard to ASCII case; null for others. */
+function framingField(b: Buffer, start: number, end: number): FramingField | null {
+  next: for (const name of FRAMING_FIELDS) {
+    if (name.length !== end - start) continue;
+    for (let i = 0; i < name.length; i++) {
+      const ch = b[start + i]!;
+      // ASCII upper-case letters lower-cased: no other latin1 byte lower-cases to an ASCII letter.
+      if ((ch >= 0x41 && ch <= 0x5a ? ch | 0x20 : ch) !== name.charCodeAt(i)) continue next;
+    }
+    return name;
+  }
+  return null;
+}
 
 /**
  * One http answer on a connection that may carry the next probe (Tengine's keep-alive check, spec §9): the status
@@ -282,7 +307,7 @@ const CLOSE_AFTER: AnswerVerdict = { alive: true, reusable: false };
  * framing, or a close before the answer's end: a failure.
  */
 export class HttpAnswer implements AnswerReader {
-  #head: Buffer = Buffer.alloc(0);
+  #head: Buffer = EMPTY;
   #status: StatusLineInfo | null = null;
   /** Where the next header line starts in #head. */
   #scan = 0;
@@ -304,7 +329,7 @@ export class HttpAnswer implements AnswerReader {
     const verdict = this.#readHead();
     if (verdict !== null) return verdict;
     const rest = this.#head.subarray(this.#scan);
-    this.#head = Buffer.alloc(0);
+    this.#head = EMPTY;
     return this.#skip(rest);
   }
 
@@ -330,23 +355,29 @@ export class HttpAnswer implements AnswerReader {
       this.#status = line;
       this.#scan = line.end;
     }
+    // Read as bytes: only the values of the three fields that frame the answer become strings.
     for (;;) {
-      const lf = head.indexOf(LF, this.#scan);
+      const start = this.#scan;
+      const lf = head.indexOf(LF, start);
       if (lf === -1) return this.#tooLong() ?? "again";
-      const end = lf > this.#scan && head[lf - 1] === CR ? lf - 1 : lf;
-      const line = head.toString("latin1", this.#scan, end);
+      const end = lf > start && head[lf - 1] === CR ? lf - 1 : lf;
       this.#scan = lf + 1;
-      if (line === "") return this.#framing(this.#status);
-      if (line.includes("\r")) return { error: "malformed header line" };
-      const colon = line.indexOf(":");
+      if (end === start) return this.#framing(this.#status);
+      let colon = -1;
+      for (let i = start; i < end; i++) {
+        const ch = head[i];
+        if (ch === CR) return { error: "malformed header line" };
+        if (ch === COLON && colon === -1) colon = i;
+      }
       // A line without a colon is skipped, as Tengine's parser does; `Name :` (space before the colon) is no
       // field RFC 9112 allows, so it does not frame the body either.
-      if (colon <= 0) continue;
-      const name = line.slice(0, colon).toLowerCase();
-      const value = line.slice(colon + 1);
-      if (name === "content-length") this.#lengths.push(value);
-      else if (name === "transfer-encoding") this.#encodings.push(...tokens(value));
-      else if (name === "connection") this.#connection.push(...tokens(value));
+      if (colon <= start) continue;
+      const field = framingField(head, start, colon);
+      if (field === null) continue;
+      const value = head.toString("latin1", colon + 1, end);
+      if (field === "content-length") this.#lengths.push(value);
+      else if (field === "transfer-encoding") this.#encodings.push(...tokens(value));
+      else this.#connection.push(...tokens(value));
     }
   }
 

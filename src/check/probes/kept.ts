@@ -6,6 +6,10 @@
  * no failure); bytes that arrive while idle drop it too, and the next probe reports them as its failure (they
  * would have been read as its answer, Tengine #384). The checker owns one per server and closes it when the
  * server leaves or checking stops.
+ *
+ * The session's socket listeners stay on the kept connection for its whole life: while a probe borrows it (`take`)
+ * they hand its events to that probe's `ProbeEvents`, while it is idle they watch it. Moving four listeners on and
+ * off the socket twice per probe cost more CPU than the probe's own parsing.
  */
 import type { Socket } from "node:net";
 
@@ -20,10 +24,21 @@ export type Kept =
   /** Nothing kept: connect. */
   | null;
 
-/** One server's probe session: the probe in flight, and the idle kept connection between probes. */
+/** A probe's handlers of its socket's events (`socket` is the one that emitted). */
+export interface ProbeEvents {
+  onData(socket: Socket, chunk: Buffer): void;
+  /** The end of the stream or the close of the socket. */
+  onEnd(socket: Socket): void;
+  onError(socket: Socket, err: Error): void;
+}
+
+/** One server's probe session: the probe in flight, and the kept connection, idle or lent to the probe. */
 export class ProbeConnection {
+  /** The kept connection, idle or lent to a probe (then `#lent` is its handlers); always watched by the session. */
   #socket: Socket | null = null;
-  #key = "";
+  #lent: ProbeEvents | null = null;
+  #host = "";
+  #port = 0;
   #uses = 0;
   #junk = 0;
   #closed = false;
@@ -31,14 +46,25 @@ export class ProbeConnection {
   #inflight: (() => void) | null = null;
 
   readonly #onData = (chunk: Buffer): void => {
+    const lent = this.#lent;
+    if (lent !== null) return lent.onData(this.#socket!, chunk);
     this.#junk += chunk.length;
     this.#drop();
   };
-  readonly #onGone = (): void => this.#drop();
+  readonly #onGone = (): void => {
+    const lent = this.#lent;
+    if (lent !== null) return lent.onEnd(this.#socket!);
+    this.#drop();
+  };
+  readonly #onError = (err: Error): void => {
+    const lent = this.#lent;
+    if (lent !== null) return lent.onError(this.#socket!, err);
+    this.#drop();
+  };
 
   /** Whether an idle connection is held now. */
   get idle(): boolean {
-    return this.#socket !== null;
+    return this.#socket !== null && this.#lent === null;
   }
 
   /** Whether `close()` was called: nothing is kept any more. */
@@ -47,51 +73,75 @@ export class ProbeConnection {
   }
 
   /**
-   * Takes the idle connection to `key` (host:port) out for a probe, which owns it from then on; or the bytes that
-   * came while it was idle; or null.
+   * Lends the idle connection to `host`:`port` to a probe, whose `events` get the socket's events until it gives
+   * the socket back (`park`) or lets it go (`release`); or the bytes that came while it was idle; or null.
    */
-  take(key: string): Kept {
+  take(host: string, port: number, events: ProbeEvents): Kept {
     if (this.#junk > 0) {
       const junk = this.#junk;
       this.#junk = 0;
       return { junk };
     }
     const socket = this.#socket;
-    if (socket === null) return null;
-    if (key !== this.#key || socket.destroyed || !socket.readable || !socket.writable) {
+    if (socket === null || this.#lent !== null) return null;
+    if (
+      host !== this.#host ||
+      port !== this.#port ||
+      socket.destroyed ||
+      !socket.readable ||
+      !socket.writable
+    ) {
       this.#drop();
       return null;
     }
-    this.#socket = null;
-    this.#unwatch(socket);
+    this.#lent = events;
     socket.ref();
     return { socket, uses: this.#uses };
   }
 
-  /** Keeps `socket` (to `key`, after `uses` probes) for the next probe; closes it instead once `close()` was called. */
-  park(socket: Socket, key: string, uses: number): void {
-    if (this.#closed || socket.destroyed) {
+  /**
+   * Keeps `socket` (to `host`:`port`, after `uses` probes) for the next probe: the lent one back, or a new one
+   * that its probe stopped watching; closes it instead once `close()` was called.
+   */
+  park(socket: Socket, host: string, port: number, uses: number): void {
+    // Closed, or a second probe's connection while the first one's is still lent (the checker runs one at a time).
+    if (this.#closed || socket.destroyed || (this.#lent !== null && socket !== this.#socket)) {
+      this.release(socket);
       socket.on("error", ignore);
       socket.destroy();
       return;
     }
-    this.#drop();
-    this.#socket = socket;
-    this.#key = key;
+    if (socket !== this.#socket) {
+      this.#drop();
+      this.#socket = socket;
+      socket.on("data", this.#onData);
+      socket.on("end", this.#onGone);
+      socket.on("close", this.#onGone);
+      socket.on("error", this.#onError);
+    }
+    this.#lent = null;
+    this.#host = host;
+    this.#port = port;
     this.#uses = uses;
-    socket.on("data", this.#onData);
-    socket.on("end", this.#onGone);
-    socket.on("close", this.#onGone);
-    socket.on("error", this.#onGone);
     socket.unref();
   }
 
-  /** Has `abort` called by `close()` while a probe runs; `done` (its return) forgets it again. */
-  inflight(abort: () => void): () => void {
+  /** Forgets `socket` if it is the lent one: its probe closes it (a failure, or the last of its N probes). */
+  release(socket: Socket): void {
+    if (socket !== this.#socket) return;
+    this.#lent = null;
+    this.#unwatch(socket);
+    this.#socket = null;
+  }
+
+  /** Has `abort` called by `close()` while a probe runs; `done()` forgets it again. */
+  inflight(abort: () => void): void {
     this.#inflight = abort;
-    return () => {
-      if (this.#inflight === abort) this.#inflight = null;
-    };
+  }
+
+  /** The probe that called `inflight(abort)` is over. */
+  done(abort: () => void): void {
+    if (this.#inflight === abort) this.#inflight = null;
   }
 
   /**
@@ -101,23 +151,24 @@ export class ProbeConnection {
   close(): void {
     this.#closed = true;
     this.#junk = 0;
-    this.#drop();
     const abort = this.#inflight;
     this.#inflight = null;
     abort?.();
+    this.#drop();
   }
 
   #unwatch(socket: Socket): void {
     socket.off("data", this.#onData);
     socket.off("end", this.#onGone);
     socket.off("close", this.#onGone);
-    socket.off("error", this.#onGone);
+    socket.off("error", this.#onError);
   }
 
   #drop(): void {
     const socket = this.#socket;
     if (socket === null) return;
     this.#socket = null;
+    this.#lent = null;
     this.#unwatch(socket);
     socket.on("error", ignore);
     socket.destroy();
