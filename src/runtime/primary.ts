@@ -120,11 +120,6 @@ export class ClusterPrimary implements Runtime {
     return this.gen;
   }
 
-  /** Worker process ids (tests and the status line). */
-  pids(): number[] {
-    return [...this.members.values()].filter((m) => !m.leaving).map((m) => m.worker.process.pid ?? 0);
-  }
-
   log(level: LogLevel, message: string): void {
     this.proxy.errorLog.log(level, message);
   }
