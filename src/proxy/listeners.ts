@@ -20,9 +20,14 @@ interface Bound {
   owner: Acceptor;
 }
 
+/** The host a listen line binds: its address, or the wildcard of its family for `*`. */
+export function bindHost(l: ListenSpec): string {
+  return l.host === "*" ? (l.ipv6 ? "::" : "0.0.0.0") : l.host;
+}
+
 /** The address:port a listen line binds, as nginx prints it; a reload keeps a listener whose key stays. */
-function listenKey(l: ListenSpec): string {
-  const host = l.host === "*" ? (l.ipv6 ? "::" : "0.0.0.0") : l.host;
+export function listenKey(l: ListenSpec): string {
+  const host = bindHost(l);
   return l.ipv6 ? `[${host}]:${l.port}` : `${host}:${l.port}`;
 }
 
@@ -90,7 +95,7 @@ export class ListenerSet {
   async #bindOne(l: ListenSpec, key: string): Promise<Bound> {
     const server = createServer({ noDelay: true }, (socket: Socket) => b.owner.accept(socket));
     const b: Bound = { key, server, owner: this.owner };
-    const host = l.host === "*" ? (l.ipv6 ? "::" : "0.0.0.0") : l.host;
+    const host = bindHost(l);
     await new Promise<void>((resolve, reject) => {
       server.once("error", (err: NodeJS.ErrnoException) => {
         reject(new SyncgateError("SG_ERR_IO", `bind() to ${key} failed ${errnoText(err)}`));

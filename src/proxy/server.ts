@@ -218,6 +218,26 @@ export class ProxyServer implements Services {
     await this.accessLogs.open();
   }
 
+  /**
+   * A whole reload: builds `loaded` next to `previous`, binds its new listeners and commits the hand-over; on
+   * failure closes what it opened and throws, `previous` running on untouched.
+   */
+  static async reload(
+    previous: ProxyServer,
+    loaded: LoadResult,
+    opts: ProxyOptions = {},
+  ): Promise<ProxyServer> {
+    const next = await ProxyServer.create(loaded, opts, previous);
+    try {
+      await next.listen(previous);
+    } catch (err) {
+      await next.abandon(previous);
+      throw err;
+    }
+    await next.commit(previous);
+    return next;
+  }
+
   /** The running upstream a reload may keep for `conf`: same name, same definition (registry servers aside). */
   private keptUpstream(conf: UpstreamConf): Upstream | null {
     const old = this.upstreams.get(conf.name);

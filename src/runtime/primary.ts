@@ -14,6 +14,7 @@ import type { Config } from "../config/types.js";
 import { errnoText, type LogLevel, SyncgateError } from "../lib/errors.js";
 import { type CloseMode, ProxyServer } from "../proxy/server.js";
 import { listenersOf } from "../router/servers.js";
+import { bindHost, listenKey } from "../proxy/listeners.js";
 import type { ShowResponse } from "../status/upstream-show.js";
 import { onPeerState } from "../upstream/peer.js";
 import type { Upstream } from "../upstream/upstream.js";
@@ -415,17 +416,17 @@ export class ClusterPrimary implements Runtime {
  * is taken fails the reload here instead of in every worker.
  */
 async function probeNewListeners(running: Config, next: Config): Promise<void> {
-  const key = (l: { host: string; port: number }): string => `${l.host}:${l.port}`;
-  const have = new Set(listenersOf(running.http?.servers ?? []).map(key));
+  const have = new Set(listenersOf(running.http?.servers ?? []).map(listenKey));
   for (const l of listenersOf(next.http?.servers ?? [])) {
-    if (have.has(key(l))) continue;
-    const host = l.host === "*" ? (l.ipv6 ? "::" : "0.0.0.0") : l.host;
+    if (have.has(listenKey(l))) continue;
     await new Promise<void>((resolve, reject) => {
       const s = createServer();
       s.once("error", (err) =>
-        reject(new SyncgateError("SG_ERR_IO", `bind() to ${host}:${l.port} failed ${errnoText(err)}`)),
+        reject(new SyncgateError("SG_ERR_IO", `bind() to ${listenKey(l)} failed ${errnoText(err)}`)),
       );
-      s.listen({ host, port: l.port, ipv6Only: l.ipv6 && l.ipv6only }, () => s.close(() => resolve()));
+      s.listen({ host: bindHost(l), port: l.port, ipv6Only: l.ipv6 && l.ipv6only }, () =>
+        s.close(() => resolve()),
+      );
     });
   }
 }

@@ -33,16 +33,7 @@ export class SingleProcess implements Runtime {
   }
 
   async reload(loaded: LoadResult): Promise<void> {
-    const previous = this.proxy;
-    const next = await ProxyServer.create(loaded, {}, previous);
-    try {
-      await next.listen(previous);
-    } catch (err) {
-      await next.abandon(previous);
-      throw err;
-    }
-    await next.commit(previous);
-    this.proxy = next;
+    this.proxy = await ProxyServer.reload(this.proxy, loaded);
   }
 
   reopen(): Promise<void> {

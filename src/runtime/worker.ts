@@ -106,23 +106,15 @@ class Worker {
     if (!previous) return;
     let next: ProxyServer;
     try {
-      next = await Proxy.create(
+      next = await Proxy.reload(
+        previous,
         { config, files: [], messages: [] },
         { remote: this.remote, reusePort: await reusePortWorks() },
-        previous,
       );
     } catch (err) {
       send({ t: "failed", gen, message: String((err as Error).message ?? err) });
       return;
     }
-    try {
-      await next.listen(previous);
-    } catch (err) {
-      await next.abandon(previous);
-      send({ t: "failed", gen, message: String((err as Error).message ?? err) });
-      return;
-    }
-    await next.commit(previous);
     this.proxy = next;
     this.gen = gen;
     send({ t: "ready", gen });

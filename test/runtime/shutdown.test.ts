@@ -10,11 +10,11 @@ import { chmodSync, existsSync, readFileSync, renameSync, statSync } from "node:
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { send, type Reply } from "../support/client.js";
+import { workerPids } from "../support/cluster.js";
 import { runSyncgate } from "../support/process.js";
 import { freePort } from "../support/ports.js";
 import {
   alive,
-  children,
   configText,
   ids,
   modeName,
@@ -126,7 +126,7 @@ for (const workers of [1, 2]) {
 
   test(`${mode}: SIGTERM exits 0 at once with a request in flight, every worker gone`, async (t) => {
     const { r, inflight } = await withSlowRequest(t, workers, 10_000);
-    const kids = children(r.pid);
+    const kids = workerPids(r.pid);
     assert.equal(kids.length, workers === 1 ? 0 : workers, `children of ${r.pid}: ${kids.join(" ")}`);
     const sent = Date.now();
     r.d.child.kill("SIGTERM");
@@ -191,7 +191,7 @@ for (const workers of [1, 2]) {
     const dropped = { uid: Array(4).fill(nobody.uid), gid: Array(4).fill(nobody.gid), groups: [nobody.gid] };
     // With `user`, even one worker has a primary (nginx's master), which stays root.
     assert.deepEqual(ids(r.pid).uid, [0, 0, 0, 0], "the primary stays root");
-    const kids = children(r.pid);
+    const kids = workerPids(r.pid);
     assert.equal(kids.length, workers);
     for (const w of kids) assert.deepEqual(ids(w), dropped, `worker ${w}`);
     // logrotate: the moved log is recreated by the primary and handed to the workers' account (which, as with

@@ -9,6 +9,7 @@ import { readFileSync, renameSync } from "node:fs";
 import { createServer } from "node:net";
 import { test, type TestContext } from "node:test";
 import { startBackend } from "../support/backend.js";
+import { workerPids } from "../support/cluster.js";
 import { send } from "../support/client.js";
 import { probePort } from "../support/daemon.js";
 import { logLines } from "../support/logs.js";
@@ -16,7 +17,6 @@ import { freePort } from "../support/ports.js";
 import { runSyncgate } from "../support/process.js";
 import {
   allAnswer,
-  children,
   configText,
   modeName,
   perWorker,
@@ -129,7 +129,7 @@ for (const workers of [1, 2]) {
     for (const c of conns) assert.equal((await c.get("/v")).body, "A\n");
     for (const c of conns) assert.deepEqual([c.opened, c.unexpectedCloses], [1, 0]);
     assert.equal(r.d.child.exitCode, null, "still running");
-    assert.equal(children(r.pid).length, workers === 1 ? 0 : workers);
+    assert.equal(workerPids(r.pid).length, workers === 1 ? 0 : workers);
   });
 
   test(`${mode}: SIGHUP moving the listener: the old port refuses, its kept-alive client gets a last answer`, async (t) => {
@@ -219,7 +219,7 @@ for (const workers of [1, 2]) {
     );
     assert.match(readFileSync(`${access}.1`, "utf8"), /"GET \/v\?before HTTP\/1\.1" 200\n/);
     const writers = new Set(lines.map((l) => Number(l.split(" ")[0])));
-    const serving = workers === 1 ? [r.pid] : children(r.pid);
+    const serving = workers === 1 ? [r.pid] : workerPids(r.pid);
     assert.equal(serving.length, workers);
     for (const w of writers) assert.ok(serving.includes(w), `line by ${w}, serving: ${serving.join(" ")}`);
   });

@@ -2,12 +2,12 @@
  * The process runtime under test (`bin/syncgate -c FILE` run with `worker_processes 1` or N): its configuration
  * file in a temp dir, its error log, its worker processes, and clients that tell which worker answers.
  */
-import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { type Backend, startBackend } from "./backend.js";
+import { workerPids } from "./cluster.js";
 import { type Daemon, startSyncgate } from "./daemon.js";
 import { type Answer, KeepAliveClient } from "./keepalive.js";
 import { tempDir } from "./tmp.js";
@@ -76,7 +76,7 @@ export async function startRuntime(
     20,
   );
   // Workers a failed test leaves behind go with it.
-  const workers = children(pid);
+  const workers = workerPids(pid);
   t.after(() => {
     for (const w of workers.filter(alive)) {
       try {
@@ -98,19 +98,6 @@ export async function startRuntime(
     logged: (re, ms = 5000) => eventually(`${String(re)} in the error log`, () => re.test(log()), ms, 20),
     rewrite: (next) => writeFileSync(join(dir, "syncgate.conf"), next),
   };
-}
-
-/** The child processes of `pid` (a cluster's workers), sorted. */
-export function children(pid: number): number[] {
-  try {
-    return execFileSync("pgrep", ["-P", String(pid)], { encoding: "utf8" })
-      .split("\n")
-      .filter(Boolean)
-      .map(Number)
-      .sort((a, b) => a - b);
-  } catch {
-    return []; // pgrep exits 1 when it finds none
-  }
 }
 
 /** Whether process `pid` exists (process.kill(pid, 0)). */
