@@ -5,16 +5,8 @@
  * workers linger while they drain, so its peak process count shows reloads piling up.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { runDetailedLoad, warmUp, type DetailedLoad } from "../load.js";
-import {
-  coreBusy,
-  cpuTimes,
-  otherCpuPercent,
-  selfTicks,
-  tcpActiveOpens,
-  TreeSampler,
-  treeTicks,
-} from "../proc-stats.js";
+import type { DetailedLoad } from "../load.js";
+import { runUnderLoad } from "../loaded-run.js";
 import { countSince, fileSize, NGINX_SIGHUP, NGINX_STARTS, waitReloaded } from "../reloads.js";
 import type { Tools } from "../system.js";
 import type { Membership } from "./changes.js";
@@ -110,31 +102,16 @@ async function churn(
  */
 export async function measureChurn(c: ChurnContender, spec: ChurnRunSpec): Promise<ChurnRun> {
   const url = `http://127.0.0.1:${c.port}/`;
-  const wrkScript = spec.wrkScript;
-  const load = { url, conns: spec.conns, cpu: spec.loadCpu };
-  await warmUp(spec.tools, wrkScript, load, spec.warmupS);
-  const logOffset = fileSize(c.errorLog);
-  const roots = [c.proc.pid, ...spec.ourRoots];
-  const oursBefore = treeTicks(roots) + selfTicks();
-  const cpuBefore = cpuTimes();
-  const opensBefore = tcpActiveOpens();
-  const sampler = new TreeSampler(c.proc.pid, 50);
-  let finished = false;
-  let result: DetailedLoad;
-  let run: Awaited<ReturnType<typeof churn>>;
-  try {
-    const loaded = runDetailedLoad(spec.tools, wrkScript, { ...load, seconds: spec.durationS }).finally(
-      () => (finished = true),
-    );
-    // Both start together; the changes stop when wrk does, whichever ends first.
-    const churned = churn(c, spec.states, spec.rate, () => finished);
-    [result, run] = await Promise.all([loaded, churned]);
-  } finally {
-    sampler.stop();
-  }
-  const cpuAfter = cpuTimes();
-  const ours = treeTicks(roots) + selfTicks() - oursBefore;
-  const tcpConnects = tcpActiveOpens() - opensBefore;
+  const cores: [string | null, string | null] = [spec.proxyCpu, spec.loadCpu];
+  // The changes stop when wrk does, whichever ends first.
+  const {
+    load: result,
+    action: run,
+    around,
+  } = await runUnderLoad(c.proc.pid, c.errorLog, { ...spec, url, cores }, (finished) =>
+    churn(c, spec.states, spec.rate, finished),
+  );
+  const { logOffset, ...seen } = around;
   const last = run.made > 0 ? (spec.states[run.made - 1] as Membership) : spec.start;
   let catchUpMs: number | null = null;
   let failure: string | undefined;
@@ -164,13 +141,8 @@ export async function measureChurn(c: ChurnContender, spec: ChurnRunSpec): Promi
     reloads: nginx ? countSince(c.errorLog, logOffset, NGINX_STARTS) : null,
     reloadErrors: nginx ? countSince(c.errorLog, logOffset, /\[(emerg|alert)\]/) : null,
     applied: nginx ? null : countSince(c.errorLog, logOffset, /upstream "churn" applied index/),
-    peakProcs: sampler.peakProcs,
-    peakRssMB: sampler.peakRss / 2 ** 20,
     catchUpMs,
-    cpu0BusyPct: coreBusy(cpuBefore, cpuAfter, spec.proxyCpu),
-    cpu1BusyPct: coreBusy(cpuBefore, cpuAfter, spec.loadCpu),
-    otherCpuPct: otherCpuPercent(cpuBefore, cpuAfter, ours),
-    tcpConnects,
+    ...seen,
     ...(failure === undefined ? {} : { failure }),
   };
 }

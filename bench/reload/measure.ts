@@ -5,17 +5,9 @@
  * proxy's process tree is sampled (nginx starts new workers per reload while the old ones drain).
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { runDetailedLoad, warmUp, type DetailedLoad } from "../load.js";
-import {
-  coreBusy,
-  cpuTimes,
-  otherCpuPercent,
-  selfTicks,
-  tcpActiveOpens,
-  TreeSampler,
-  treeTicks,
-} from "../proc-stats.js";
-import { countSince, fileSize, NGINX_SIGHUP, NGINX_STARTS } from "../reloads.js";
+import type { DetailedLoad } from "../load.js";
+import { runUnderLoad } from "../loaded-run.js";
+import { countSince, NGINX_SIGHUP, NGINX_STARTS } from "../reloads.js";
 import type { Tools } from "../system.js";
 import { waitGeneration, waitSettled, type ReloadContender } from "./setup.js";
 
@@ -126,31 +118,17 @@ async function reloadLoop(
 
 /** Warm-up, then the measured run (with reloads unless `spec.everyMs` is 0), then waits for the tree to settle. */
 export async function measureReload(c: ReloadContender, spec: ReloadRunSpec): Promise<ReloadRun> {
-  const load = { url: `http://127.0.0.1:${c.port}/`, conns: spec.conns, cpu: spec.loadCpu };
-  await warmUp(spec.tools, spec.wrkScript, load, spec.warmupS);
-  const logOffset = fileSize(c.errorLog);
-  const roots = [c.proc.pid, ...spec.ourRoots];
-  const oursBefore = treeTicks(roots) + selfTicks();
-  const cpuBefore = cpuTimes();
-  const opensBefore = tcpActiveOpens();
-  const sampler = new TreeSampler(c.proc.pid, 50);
-  let finished = false;
-  let result: DetailedLoad;
-  let reloads: Awaited<ReturnType<typeof reloadLoop>>;
-  try {
-    const loaded = runDetailedLoad(spec.tools, spec.wrkScript, { ...load, seconds: spec.durationS });
-    const ended = loaded.finally(() => (finished = true));
-    const reloading =
-      spec.everyMs > 0
-        ? reloadLoop(c, spec.everyMs, spec.durationS * 1000, () => finished)
-        : Promise.resolve({ events: [], failedPolls: 0 });
-    [result, reloads] = await Promise.all([ended, reloading]);
-  } finally {
-    sampler.stop();
-  }
-  const cpuAfter = cpuTimes();
-  const ours = treeTicks(roots) + selfTicks() - oursBefore;
-  const tcpConnects = tcpActiveOpens() - opensBefore;
+  const url = `http://127.0.0.1:${c.port}/`;
+  const {
+    load: result,
+    action: reloads,
+    around,
+  } = await runUnderLoad(c.proc.pid, c.errorLog, { ...spec, url, cores: ["0", "1"] }, (finished) =>
+    spec.everyMs > 0
+      ? reloadLoop(c, spec.everyMs, spec.durationS * 1000, finished)
+      : Promise.resolve({ events: [], failedPolls: 0 }),
+  );
+  const { logOffset, ...seen } = around;
   const settleMs = await waitSettled(c, SETTLE_TIMEOUT_MS);
   const nginx = c.name === "nginx";
   const failures = [
@@ -173,13 +151,8 @@ export async function measureReload(c: ReloadContender, spec: ReloadRunSpec): Pr
     failedPolls: reloads.failedPolls,
     signalsLogged: countSince(c.errorLog, logOffset, nginx ? NGINX_SIGHUP : /SIGHUP/),
     workerStarts: nginx ? countSince(c.errorLog, logOffset, NGINX_STARTS) : null,
-    peakProcs: sampler.peakProcs,
-    peakRssMB: sampler.peakRss / 2 ** 20,
     settleMs,
-    cpu0BusyPct: coreBusy(cpuBefore, cpuAfter, "0"),
-    cpu1BusyPct: coreBusy(cpuBefore, cpuAfter, "1"),
-    otherCpuPct: otherCpuPercent(cpuBefore, cpuAfter, ours),
-    tcpConnects,
+    ...seen,
     ...(failures.length === 0 ? {} : { failure: failures.join("; ") }),
   };
 }
