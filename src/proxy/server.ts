@@ -252,7 +252,7 @@ export class ProxyServer implements Services {
   }
 
   /** Undoes a reload that failed (create() or listen()): closes what it opened, and no kept part of `previous`. */
-  async abandon(previous: ProxyServer | null): Promise<void> {
+  private async abandon(previous: ProxyServer | null): Promise<void> {
     this.listeners.closeAll();
     const kept = new Set(previous?.upstreams.values() ?? []);
     for (const u of this.upstreams.values()) if (!kept.has(u)) u.close();

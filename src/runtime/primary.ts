@@ -37,8 +37,6 @@ const EARLY_DEATH = 2_000;
 const RESPAWN_PAUSE = 1_000;
 /** How long a reload waits for the workers to apply it before it reports done anyway. */
 const RELOAD_WAIT = 10_000;
-/** The safety net for state changes no hook reported: every upstream's state is compared this often. */
-const RESYNC_EVERY = 1_000;
 
 interface Member {
   worker: ClusterWorker;
@@ -64,7 +62,6 @@ export class ClusterPrimary implements Runtime {
   /** What each upstream's last state sent was (JSON), so only changed upstreams travel. */
   private readonly sent = new Map<string, string>();
   private readonly watched = new WeakSet<Upstream>();
-  private readonly resync: NodeJS.Timeout;
   private startWaiters: { resolve: () => void; reject: (e: Error) => void } | null = null;
 
   private constructor(
@@ -73,7 +70,6 @@ export class ClusterPrimary implements Runtime {
   ) {
     onPeerState(() => this.schedule());
     this.watch();
-    this.resync = setInterval(() => this.broadcast(), RESYNC_EVERY);
     cluster.on("exit", (worker, code, signal) => this.exited(worker, code, signal));
     cluster.on("message", (worker, m: ToPrimary) => this.receive(worker, m));
   }
@@ -387,7 +383,6 @@ export class ClusterPrimary implements Runtime {
 
   private async shut(mode: CloseMode): Promise<void> {
     this.stopping = true;
-    clearInterval(this.resync);
     onPeerState(null);
     const exits = [...this.members.values()].map(
       (m) =>
