@@ -169,22 +169,23 @@ export class ProxyServer implements Services {
     const now = this.now();
     for (const u of http.upstreams) {
       const kept = previous?.keptUpstream(u) ?? null;
-      this.upstreams.set(
-        u.name,
-        kept ?? new Upstream(u, await resolveServers(await startServers(u)), now, this.random),
-      );
+      // A cluster worker gets the servers from the primary before it serves: no dump to read here.
+      const specs = this.remote ? u.servers : await startServers(u);
+      this.upstreams.set(u.name, kept ?? new Upstream(u, await resolveServers(specs), now, this.random));
     }
-    this.registry = await RegistryRunner.create(
-      http.upstreams,
-      this.upstreams,
-      {
-        log: (level, message) => this.errorLog.log(level, message),
-        now: this.now,
-        checker: this.checker,
-        ...(this.random ? { random: this.random } : {}),
-      },
-      previous?.registry ?? null,
-    );
+    // Registry sync is the primary's (a worker would only read token files it never uses).
+    if (!this.remote)
+      this.registry = await RegistryRunner.create(
+        http.upstreams,
+        this.upstreams,
+        {
+          log: (level, message) => this.errorLog.log(level, message),
+          now: this.now,
+          checker: this.checker,
+          ...(this.random ? { random: this.random } : {}),
+        },
+        previous?.registry ?? null,
+      );
     const literal = new Map<string, { host: string; port: number }>();
     for (const s of http.servers) {
       this.matchers.set(s, compileLocations(s));
@@ -219,13 +220,15 @@ export class ProxyServer implements Services {
   }
 
   /**
-   * A whole reload: builds `loaded` next to `previous`, binds its new listeners and commits the hand-over; on
-   * failure closes what it opened and throws, `previous` running on untouched.
+   * A whole reload: builds `loaded` next to `previous`, binds its new listeners, lets `prepare` set it up (a cluster
+   * worker applies the primary's upstream state there) and commits the hand-over; on failure closes what it opened
+   * and throws, `previous` running on untouched.
    */
   static async reload(
     previous: ProxyServer,
     loaded: LoadResult,
     opts: ProxyOptions = {},
+    prepare: (next: ProxyServer) => void = () => undefined,
   ): Promise<ProxyServer> {
     const next = await ProxyServer.create(loaded, opts, previous);
     try {
@@ -234,6 +237,7 @@ export class ProxyServer implements Services {
       await next.abandon(previous);
       throw err;
     }
+    prepare(next);
     await next.commit(previous);
     return next;
   }

@@ -33,7 +33,7 @@ export interface UpstreamCounters {
 export type ToWorker =
   | { t: "config"; gen: number; config: Config }
   | { t: "state"; gen: number; upstreams: UpstreamState[] }
-  | { t: "reload"; gen: number; config: Config }
+  | { t: "reload"; gen: number; config: Config; upstreams: UpstreamState[] }
   | { t: "answer"; id: number; response: ShowResponse }
   | { t: "counters?"; id: number }
   | { t: "reopen" }

@@ -338,7 +338,9 @@ export class ClusterPrimary implements Runtime {
     this.sent.clear();
     this.watch();
     const told = [...this.members.values()].filter((m) => !m.leaving && m.gen > 0);
-    for (const m of told) this.send(m, { t: "reload", gen: this.gen, config: this.config });
+    // With the state of the new generation, so a worker's new upstreams never serve the config's placeholders.
+    const upstreams = this.upstreams().map(upstreamState);
+    for (const m of told) this.send(m, { t: "reload", gen: this.gen, config: this.config, upstreams });
     this.resize(loaded.config);
     // "reconfigured" means every worker serves the new configuration (or was replaced because it could not).
     const gen = this.gen;

@@ -38,6 +38,15 @@ export function runWorker(): void {
   send({ t: "hello" });
 }
 
+/** Applies the primary's state of each upstream `proxy` has. */
+function applyAll(proxy: ProxyServer, upstreams: readonly UpstreamState[]): void {
+  const now = Date.now();
+  for (const s of upstreams) {
+    const u = proxy.upstreams.get(s.name);
+    if (u) applyState(u, s, now);
+  }
+}
+
 class Worker {
   private proxy: ProxyServer | null = null;
   private gen = 0;
@@ -62,7 +71,7 @@ class Worker {
         await this.start(m.gen, m.config);
         return;
       case "reload":
-        await this.reload(m.gen, m.config);
+        await this.reload(m.gen, m.config, m.upstreams);
         return;
       case "state":
         this.state(m.gen, m.upstreams);
@@ -101,7 +110,7 @@ class Worker {
     }
   }
 
-  private async reload(gen: number, config: Config): Promise<void> {
+  private async reload(gen: number, config: Config, upstreams: UpstreamState[]): Promise<void> {
     const previous = this.proxy;
     if (!previous) return;
     let next: ProxyServer;
@@ -110,6 +119,7 @@ class Worker {
         previous,
         { config, files: [], messages: [] },
         { remote: this.remote, reusePort: await reusePortWorks() },
+        (n) => applyAll(n, upstreams),
       );
     } catch (err) {
       send({ t: "failed", gen, message: String((err as Error).message ?? err) });
@@ -128,11 +138,7 @@ class Worker {
       return;
     }
     this.early = null;
-    const now = Date.now();
-    for (const s of upstreams) {
-      const u = proxy.upstreams.get(s.name);
-      if (u) applyState(u, s, now);
-    }
+    applyAll(proxy, upstreams);
     if (!this.listening) {
       this.listening = true;
       void this.listen(proxy, gen);
