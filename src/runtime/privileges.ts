@@ -1,7 +1,7 @@
 /**
- * `user USER [GROUP]` (issue 7 item 1): the listeners are bound (and the logs opened) first, then the serving
- * process drops to that account, as nginx's workers do. A cluster's primary keeps its privileges: it binds the
- * listeners workers ask for (reloads may add ports below 1024) and owns the pid and dump files.
+ * `user USER [GROUP]` (issue 7 item 1): the listeners are bound (and the logs opened) first, then the workers drop
+ * to that account, as nginx's do. With `user` there is always a primary, and it keeps its privileges: it binds
+ * the listeners workers ask for (reloads may add ports below 1024) and owns the pid, dump and log files.
  */
 import { chownSync } from "node:fs";
 import { accountIds } from "../cli/system.js";
