@@ -31,7 +31,7 @@ import { Upstream, implicitServer, resolveServers } from "../upstream/upstream.j
 import { sameUpstream } from "../upstream/compare.js";
 import { implicitUpstream, RuntimeUpstreams } from "../upstream/implicit.js";
 import { HealthChecker } from "../check/checker.js";
-import { runProbe } from "../check/probes/index.js";
+import { startProbe } from "../check/probes/index.js";
 import { RegistryRunner } from "../discovery/runner.js";
 import { startServers } from "../discovery/sync.js";
 import type { ShowRequest, ShowResponse } from "../status/upstream-show.js";
@@ -119,7 +119,7 @@ export class ProxyServer implements Services {
       new HealthChecker({
         log: (level, message) => this.errorLog.log(level, message),
         now: this.now,
-        probe: opts.probe ?? runProbe,
+        probe: opts.probe ?? startProbe,
         ...(opts.random ? { random: opts.random } : {}),
       });
     this.adminApi = new AdminApi({

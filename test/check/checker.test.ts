@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
 import { test, type TestContext } from "node:test";
 import { HealthChecker } from "../../src/check/checker.js";
-import { runProbe } from "../../src/check/probes/index.js";
+import { startProbe } from "../../src/check/probes/index.js";
 import type { CheckConf, ServerSpec } from "../../src/config/types.js";
 import { Upstream } from "../../src/upstream/upstream.js";
 import { freePort } from "../support/ports.js";
@@ -68,7 +68,7 @@ function checker(t: TestContext): { c: HealthChecker; logs: string[] } {
   const c = new HealthChecker({
     log: (level, m) => logs.push(`[${level}] ${m}`),
     now: Date.now,
-    probe: runProbe,
+    probe: startProbe,
     random: () => 0,
   });
   t.after(() => c.stop());

@@ -178,3 +178,24 @@ test("the http type reads whole answers only when its request allows keep-alive"
   const kept = checkConf("http", { send: "GET / HTTP/1.1\r\nHost: x\r\n\r\n", keepaliveRequests: 5 });
   assert.ok(http.reader!(kept) instanceof HttpAnswer);
 });
+
+test("reset: a reader kept for the next probe forgets everything of the last answer", () => {
+  const reader = new HttpAnswer(DEFAULT_EXPECT, false);
+  // Left mid-body, with framing fields read: a reset must drop the remaining length and the fields.
+  assert.equal(
+    label(reader.feed(Buffer.from(`${OK}Content-Length: 9\r\nConnection: close\r\n\r\nab`))),
+    "close",
+  );
+  reader.reset();
+  assert.equal(
+    label(reader.feed(Buffer.from(`${OK}Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n`))),
+    "again",
+  );
+  reader.reset();
+  assert.equal(label(reader.feed(Buffer.from(`${OK}Content-Length: 2\r\n\r\nok`))), "keep");
+  reader.reset();
+  assert.equal(
+    label(reader.feed(Buffer.from("HTTP/1.1 500 Oops\r\n"))),
+    "error: status 500 is not in http_2xx http_3xx",
+  );
+});

@@ -13,7 +13,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { test, type TestContext } from "node:test";
 import { HealthChecker } from "../../src/check/checker.js";
 import { ProbeConnection } from "../../src/check/probes/kept.js";
-import { runProbe } from "../../src/check/probes/run.js";
+import { runProbe, startProbe } from "../../src/check/probes/run.js";
 import type { ProbeResult } from "../../src/check/probes/types.js";
 import type { CheckConf } from "../../src/config/types.js";
 import { Upstream } from "../../src/upstream/upstream.js";
@@ -343,7 +343,7 @@ test(
     const checker = new HealthChecker({
       log: () => undefined,
       now: Date.now,
-      probe: runProbe,
+      probe: startProbe,
       random: () => 0,
     });
     t.after(() => checker.stop());

@@ -277,6 +277,7 @@ class ChunkedBody {
 }
 
 const CLOSE_AFTER: AnswerVerdict = { alive: true, reusable: false };
+const REUSABLE: AnswerVerdict = { alive: true, reusable: true };
 const EMPTY = Buffer.alloc(0);
 const COLON = 0x3a;
 
@@ -322,6 +323,18 @@ export class HttpAnswer implements AnswerReader {
     private readonly expect: readonly CheckStatusClass[],
     private readonly headRequest: boolean,
   ) {}
+
+  reset(): void {
+    this.#head = EMPTY;
+    this.#status = null;
+    this.#scan = 0;
+    this.#lengths.length = 0;
+    this.#encodings.length = 0;
+    this.#connection.length = 0;
+    this.#body = "none";
+    this.#remaining = 0;
+    this.#chunks = null;
+  }
 
   feed(chunk: Buffer): AnswerVerdict {
     if (this.#body !== "none") return this.#skip(chunk);
@@ -428,7 +441,7 @@ export class HttpAnswer implements AnswerReader {
     this.#body = "done";
     const left = bytes.length - used;
     if (left > 0) return { error: `${left} bytes after the end of the answer` };
-    return { alive: true, reusable: true };
+    return REUSABLE;
   }
 }
 

@@ -12,6 +12,8 @@
  * off the socket twice per probe cost more CPU than the probe's own parsing.
  */
 import type { Socket } from "node:net";
+import type { CheckConf } from "../../config/types.js";
+import type { AnswerReader } from "./types.js";
 
 const ignore = (): void => undefined;
 
@@ -44,6 +46,10 @@ export class ProbeConnection {
   #closed = false;
   /** Aborts the probe in flight (cheaper than an AbortSignal listener per probe). */
   #inflight: (() => void) | null = null;
+  /** The answer reader of the server's probes, made for `#readerConf`, and whether a probe has it now. */
+  #reader: AnswerReader | null = null;
+  #readerConf: CheckConf | null = null;
+  #readerBusy = false;
 
   readonly #onData = (chunk: Buffer): void => {
     const lent = this.#lent;
@@ -94,8 +100,8 @@ export class ProbeConnection {
       this.#drop();
       return null;
     }
+    // Left unref'd: the probe's own timeout timer keeps the process alive meanwhile.
     this.#lent = events;
-    socket.ref();
     return { socket, uses: this.#uses };
   }
 
@@ -132,6 +138,27 @@ export class ProbeConnection {
     this.#lent = null;
     this.#unwatch(socket);
     this.#socket = null;
+  }
+
+  /**
+   * The answer reader for a probe with `conf` (`make` builds one): the server's own one, reset, unless another
+   * probe has it; `readerDone` gives it back.
+   */
+  reader(conf: CheckConf, make: (conf: CheckConf) => AnswerReader | null): AnswerReader | null {
+    if (this.#readerBusy) return make(conf);
+    if (this.#readerConf !== conf) {
+      this.#reader = make(conf);
+      this.#readerConf = conf;
+    } else {
+      this.#reader?.reset();
+    }
+    this.#readerBusy = this.#reader !== null;
+    return this.#reader;
+  }
+
+  /** The probe that took `reader` (from `reader()`) is done with it. */
+  readerDone(reader: AnswerReader | null): void {
+    if (reader !== null && reader === this.#reader) this.#readerBusy = false;
   }
 
   /** Has `abort` called by `close()` while a probe runs; `done()` forgets it again. */

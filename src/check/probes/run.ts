@@ -68,8 +68,20 @@ export function runProbe(
   signal?: AbortSignal,
   conn?: ProbeConnection,
 ): Promise<ProbeResult> {
-  if (signal?.aborted || conn?.closed) return Promise.resolve(abortedAt(probeAddress(host, port)));
-  return new Probe(host, port, conf, signal, conn).run();
+  return new Promise((resolve) => startProbe(host, port, conf, signal, conn, resolve));
+}
+
+/** `runProbe` with a callback, called once: what the checker runs (no promise and no microtask per probe). */
+export function startProbe(
+  host: string,
+  port: number,
+  conf: CheckConf,
+  signal: AbortSignal | undefined,
+  conn: ProbeConnection | undefined,
+  done: (result: ProbeResult) => void,
+): void {
+  if (signal?.aborted || conn?.closed) return done(abortedAt(probeAddress(host, port)));
+  new Probe(host, port, conf, signal, conn).run(done);
 }
 
 function abortedAt(addr: string): ProbeResult {
@@ -122,9 +134,9 @@ class Probe implements ProbeEvents {
     this.#parse = this.#reader === null ? this.#proto.parser(conf) : null;
   }
 
-  run(): Promise<ProbeResult> {
-    return new Promise<ProbeResult>((resolve) => {
-      this.#resolve = resolve;
+  run(done: (result: ProbeResult) => void): void {
+    {
+      this.#resolve = done;
       // A tcp probe that connected and saw no close is alive even when the timeout ends its settle window.
       this.#deadline = setTimeout(timedOut, Math.min(this.conf.timeout, MAX_TIMER), this);
       const conn = this.conn;
@@ -147,7 +159,7 @@ class Probe implements ProbeEvents {
       this.#lent = true;
       this.#uses = kept.uses;
       this.#send();
-    });
+    }
   }
 
   timedOut(): void {
@@ -189,8 +201,9 @@ class Probe implements ProbeEvents {
   }
 
   #newReader(): AnswerReader | null {
-    return this.conn !== undefined && this.conf.keepaliveRequests > 1
-      ? (this.#proto.reader?.(this.conf) ?? null)
+    const make = this.#proto.reader;
+    return this.conn !== undefined && this.conf.keepaliveRequests > 1 && make !== undefined
+      ? this.conn.reader(this.conf, make)
       : null;
   }
 
@@ -201,8 +214,10 @@ class Probe implements ProbeEvents {
     if (this.#settle !== undefined) clearTimeout(this.#settle);
     if (this.#settleTurn !== undefined) clearImmediate(this.#settleTurn);
     const conn = this.conn;
-    if (conn !== undefined) conn.done(this.#onAbort);
-    else this.signal?.removeEventListener("abort", this.#onAbort);
+    if (conn !== undefined) {
+      conn.done(this.#onAbort);
+      conn.readerDone(this.#reader);
+    } else this.signal?.removeEventListener("abort", this.#onAbort);
     const s = this.#socket;
     this.#socket = null;
     if (s !== null) {
@@ -265,7 +280,7 @@ class Probe implements ProbeEvents {
     this.#reused = false;
     const s = this.#socket;
     if (s !== null) this.#drop(s);
-    this.#reader = this.#newReader();
+    this.#reader?.reset();
     this.#open();
     return true;
   }

@@ -29,7 +29,7 @@ export interface ProbeProtocol {
    * answer for a connection that may carry the next probe (`check_keepalive_requests` > 1); null when the
    * request itself asks the server to close (HTTP/1.0 without `Connection: keep-alive`, `Connection: close`).
    */
-  reader?(conf: CheckConf): AnswerReader | null;
+  reader?(this: void, conf: CheckConf): AnswerReader | null;
 }
 
 /**
@@ -44,6 +44,8 @@ export interface AnswerReader {
   feed(chunk: Buffer): AnswerVerdict;
   /** The server closed its side before a verdict: why that is a failure. */
   end(): { error: string };
+  /** Makes the reader ready for the next answer (a reader is kept per server rather than made per probe). */
+  reset(): void;
 }
 
 /** The outcome of one probe; `reason` is in the module's log words (spec §7), `detail` says more when known. */

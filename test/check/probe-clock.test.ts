@@ -1,0 +1,107 @@
+/**
+ * The checker's schedule of probes (`ProbeClock`): due times are kept in order, and with a grain they are rounded
+ * up so that servers falling due close together are probed in one timer callback — one wake-up of the process
+ * per batch instead of one per server (the CPU of health checks at scale, issue 5 item 6). Never early.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { ProbeClock, type Scheduled } from "../../src/check/checker.js";
+
+interface Item extends Scheduled {
+  delay: number;
+  scheduledAt: number;
+  firedAt: number;
+  batch: number;
+}
+
+/**
+ * Schedules one item per delay and waits until every one fired. A batch is the fires of one timer callback:
+ * they run synchronously, so a microtask ends it.
+ */
+async function run(delays: number[], grain: number): Promise<{ items: Item[]; batches: number }> {
+  const clock = new ProbeClock<Item>();
+  let batches = 0;
+  let open = false;
+  let left = delays.length;
+  let finished: () => void = () => undefined;
+  const all = new Promise<void>((resolve) => (finished = resolve));
+  const items = delays.map((delay) => {
+    const item: Item = {
+      due: 0,
+      slot: -1,
+      delay,
+      scheduledAt: 0,
+      firedAt: -1,
+      batch: -1,
+      fire() {
+        if (!open) {
+          open = true;
+          batches++;
+          queueMicrotask(() => (open = false));
+        }
+        item.firedAt = performance.now();
+        item.batch = batches;
+        if (--left === 0) finished();
+      },
+    };
+    return item;
+  });
+  for (const item of items) {
+    item.scheduledAt = performance.now();
+    clock.schedule(item, item.delay, grain);
+  }
+  await all;
+  clock.stop();
+  return { items, batches };
+}
+
+// 40 servers due 1 ms apart: 40 wake-ups without a grain.
+const spread = Array.from({ length: 40 }, (_, i) => 1 + i);
+
+test("with a grain of 10 ms, servers due within the same 10 ms are probed in one callback, never early", async () => {
+  const { items, batches } = await run(spread, 10);
+  // 1..40 ms rounded up to multiples of 10: at most 5 grid points (a slow turn can only merge them further).
+  assert.ok(batches <= 5, `${batches} timer callbacks for 40 servers due within 40 ms`);
+  for (const item of items) {
+    assert.equal(item.due % 10, 0, `due ${item.due} is on the 10 ms grid`);
+    // Node's timers run on a ms clock: up to 1 ms before the exact due time.
+    assert.ok(
+      item.firedAt >= item.scheduledAt + item.delay - 1,
+      `fired ${(item.firedAt - item.scheduledAt).toFixed(1)} ms after scheduling, asked ${item.delay}`,
+    );
+  }
+  // Fired in order of due time: batch numbers never go down along the delays.
+  for (let i = 1; i < items.length; i++) assert.ok(items[i]!.batch >= items[i - 1]!.batch);
+});
+
+test("without a grain each due time is its own; a zero delay runs at the next turn", async () => {
+  const { items } = await run([0, 0, 5, 12], 0);
+  for (const item of items) {
+    assert.ok(item.firedAt >= item.scheduledAt + item.delay - 1, `fired early: ${item.delay} ms asked`);
+    // Not rounded: due is the clock's own reading (taken just after scheduledAt) plus the delay.
+    const lag = item.due - (item.scheduledAt + item.delay);
+    assert.ok(lag >= 0 && lag < 1, `due ${lag.toFixed(3)} ms after the asked time`);
+  }
+});
+
+test("rescheduling and cancelling keep the heap in order", async () => {
+  const clock = new ProbeClock<Item>();
+  const fired: number[] = [];
+  const make = (id: number): Item => ({
+    due: 0,
+    slot: -1,
+    delay: 0,
+    scheduledAt: 0,
+    firedAt: -1,
+    batch: -1,
+    fire: () => fired.push(id),
+  });
+  const items = Array.from({ length: 8 }, (_, i) => make(i));
+  for (const [i, item] of items.entries()) clock.schedule(item, 40 - i * 4);
+  clock.cancel(items[3]!);
+  clock.schedule(items[0]!, 2); // moved to the front
+  await new Promise((resolve) => setTimeout(resolve, 80));
+  clock.stop();
+  assert.deepEqual(fired, [0, 7, 6, 5, 4, 2, 1]);
+  assert.equal(items[3]!.slot, -1);
+});
