@@ -8,8 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { createServer, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import type { ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { test, type TestContext } from "node:test";
 import { HealthChecker } from "../../src/check/checker.js";
 import { ProbeConnection } from "../../src/check/probes/kept.js";
@@ -17,6 +17,7 @@ import { runProbe, startProbe } from "../../src/check/probes/run.js";
 import type { ProbeResult } from "../../src/check/probes/types.js";
 import type { CheckConf } from "../../src/config/types.js";
 import { Upstream } from "../../src/upstream/upstream.js";
+import { startBackend } from "../support/backend.js";
 import { checkConf, rawPeer, type Peer } from "../support/probe-peers.js";
 import { server, upstreamConf } from "../support/servers.js";
 import { eventually, sleep } from "../support/wait.js";
@@ -85,26 +86,18 @@ async function nodeServer(
   const requests: number[] = [];
   const index = new WeakMap<Socket, number>();
   let open = 0;
-  const srv = createServer((req, res) => {
+  const b = await startBackend(t, "check", (req, res) => {
     const i = index.get(req.socket)!;
     requests[i] = (requests[i] ?? 0) + 1;
     handle(req.url ?? "/", res);
   });
-  srv.on("connection", (s: Socket) => {
+  b.server.on("connection", (s: Socket) => {
     index.set(s, requests.length);
     requests.push(0);
     open++;
     s.on("close", () => open--);
   });
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", () => resolve()));
-  t.after(
-    () =>
-      new Promise<void>((resolve) => {
-        srv.closeAllConnections();
-        srv.close(() => resolve());
-      }),
-  );
-  return { port: (srv.address() as AddressInfo).port, requests, open: () => open };
+  return { port: b.port, requests, open: () => open };
 }
 
 test("check_keepalive_requests 3: three probes per connection, then a new one", BOUND, async (t) => {

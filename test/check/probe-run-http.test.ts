@@ -3,11 +3,10 @@
  * names, and raw servers that send garbage, close early or never answer. Reasons are the module's log words.
  */
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { test, type TestContext } from "node:test";
 import { runProbe } from "../../src/check/probes/run.js";
 import type { CheckConf } from "../../src/config/types.js";
+import { startBackend } from "../support/backend.js";
 import { answeringPeer, checkConf, rawPeer } from "../support/probe-peers.js";
 import { eventually } from "../support/wait.js";
 
@@ -20,25 +19,17 @@ async function statusServer(
 ): Promise<{ port: number; open: () => number; requests: string[] }> {
   const requests: string[] = [];
   let open = 0;
-  const server = createServer((req, res) => {
+  const b = await startBackend(t, "status", (req, res) => {
     requests.push(`${req.method} ${req.url} HTTP/${req.httpVersion}`);
     const code = Number(req.url?.slice(1)) || 200;
     res.writeHead(code, { "Content-Type": "text/plain" });
     res.end(`status ${code}\n`);
   });
-  server.on("connection", (s) => {
+  b.server.on("connection", (s) => {
     open++;
     s.on("close", () => open--);
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  t.after(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { port: (server.address() as AddressInfo).port, open: () => open, requests };
+  return { port: b.port, open: () => open, requests };
 }
 
 const get = (path: string): string => `GET ${path} HTTP/1.0\r\n\r\n`;
