@@ -11,12 +11,10 @@ import type { CheckPeerStatus } from "../status/check-status.js";
 import type { Peer } from "../upstream/peer.js";
 import type { Upstream } from "../upstream/upstream.js";
 import { ProbeConnection } from "./probes/kept.js";
+import type { ProbeResult } from "./probes/types.js";
 
 /** The most a probe is delayed so that it goes out with others due about then (`ProbeClock.schedule`). */
 const MAX_GRAIN = 10;
-
-/** The outcome of one probe. */
-export type ProbeResult = { ok: true } | { ok: false; reason: string };
 
 /**
  * Starts one probe of `conf.type` against host:port and calls `done` once (never throws) within about

@@ -135,31 +135,29 @@ class Probe implements ProbeEvents {
   }
 
   run(done: (result: ProbeResult) => void): void {
-    {
-      this.#resolve = done;
-      // A tcp probe that connected and saw no close is alive even when the timeout ends its settle window.
-      this.#deadline = setTimeout(timedOut, Math.min(this.conf.timeout, MAX_TIMER), this);
-      const conn = this.conn;
-      if (conn !== undefined) conn.inflight(this.#onAbort);
-      else this.signal?.addEventListener("abort", this.#onAbort, { once: true });
+    this.#resolve = done;
+    // A tcp probe that connected and saw no close is alive even when the timeout ends its settle window.
+    this.#deadline = setTimeout(timedOut, Math.min(this.conf.timeout, MAX_TIMER), this);
+    const conn = this.conn;
+    if (conn !== undefined) conn.inflight(this.#onAbort);
+    else this.signal?.addEventListener("abort", this.#onAbort, { once: true });
 
-      const kept = this.#reader === null ? null : conn!.take(this.host, this.port, this);
-      if (kept === null) return this.#open();
-      if ("junk" in kept) {
-        return this.#finish(
-          this.#failure(
-            `check protocol ${this.conf.type} error`,
-            `${kept.junk} unexpected bytes on the kept connection after the last answer`,
-          ),
-        );
-      }
-      this.#socket = kept.socket;
-      this.#connected = true;
-      this.#reused = true;
-      this.#lent = true;
-      this.#uses = kept.uses;
-      this.#send();
+    const kept = this.#reader === null ? null : conn!.take(this.host, this.port, this);
+    if (kept === null) return this.#open();
+    if ("junk" in kept) {
+      return this.#finish(
+        this.#failure(
+          `check protocol ${this.conf.type} error`,
+          `${kept.junk} unexpected bytes on the kept connection after the last answer`,
+        ),
+      );
     }
+    this.#socket = kept.socket;
+    this.#connected = true;
+    this.#reused = true;
+    this.#lent = true;
+    this.#uses = kept.uses;
+    this.#send();
   }
 
   timedOut(): void {
