@@ -3,7 +3,7 @@
  * configurations have and hands them on (no socket is closed and reopened, so no connection attempt is refused);
  * each socket gives its new connections to the configuration that owns it now.
  */
-import { createServer, type Server, type Socket } from "node:net";
+import { createServer, type ListenOptions, type Server, type Socket } from "node:net";
 import type { Listener as ListenSpec } from "../router/servers.js";
 import { errnoText, SyncgateError } from "../lib/errors.js";
 import type { ErrorLog } from "../log/error-log.js";
@@ -18,17 +18,6 @@ interface Bound {
   readonly key: string;
   readonly server: Server;
   owner: Acceptor;
-}
-
-/** The host a listen line binds: its address, or the wildcard of its family for `*`. */
-export function bindHost(l: ListenSpec): string {
-  return l.host === "*" ? (l.ipv6 ? "::" : "0.0.0.0") : l.host;
-}
-
-/** The address:port a listen line binds, as nginx prints it; a reload keeps a listener whose key stays. */
-export function listenKey(l: ListenSpec): string {
-  const host = bindHost(l);
-  return l.ipv6 ? `[${host}]:${l.port}` : `${host}:${l.port}`;
 }
 
 /** One configuration's listeners. */
@@ -49,7 +38,7 @@ export class ListenerSet {
     const fresh: Bound[] = [];
     try {
       for (const l of specs) {
-        const key = listenKey(l);
+        const key = l.key;
         if (this.#bound.has(key) || (previous !== null && previous.#bound.has(key))) continue;
         const b = await this.#bindOne(l, key);
         fresh.push(b);
@@ -67,7 +56,7 @@ export class ListenerSet {
   /** Takes the listeners of `previous` that `specs` has too; they serve this set's owner from now on. */
   takeFrom(previous: ListenerSet, specs: readonly ListenSpec[]): void {
     for (const l of specs) {
-      const key = listenKey(l);
+      const key = l.key;
       const old = previous.#bound.get(key);
       if (!old || this.#bound.has(key)) continue;
       previous.#bound.delete(key);
@@ -86,7 +75,7 @@ export class ListenerSet {
   addresses(specs: readonly ListenSpec[]): { host: string; port: number }[] {
     const out: { host: string; port: number }[] = [];
     for (const l of specs) {
-      const a = this.#bound.get(listenKey(l))?.server.address();
+      const a = this.#bound.get(l.key)?.server.address();
       if (typeof a === "object" && a) out.push({ host: a.address, port: a.port });
     }
     return out;
@@ -95,27 +84,25 @@ export class ListenerSet {
   async #bindOne(l: ListenSpec, key: string): Promise<Bound> {
     const server = createServer({ noDelay: true }, (socket: Socket) => b.owner.accept(socket));
     const b: Bound = { key, server, owner: this.owner };
-    const host = bindHost(l);
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", (err: NodeJS.ErrnoException) => {
-        reject(new SyncgateError("SG_ERR_IO", `bind() to ${key} failed ${errnoText(err)}`));
-      });
-      server.listen(
-        {
-          host,
-          port: l.port,
-          ...(l.backlog ? { backlog: l.backlog } : {}),
-          ipv6Only: l.ipv6 && l.ipv6only,
-          // Node.js 22.12+: a socket of this worker's own, the kernel balancing connections over the workers.
-          ...(this.reusePort ? { reusePort: true, exclusive: true } : {}),
-        },
-        () => {
-          server.removeAllListeners("error");
-          server.on("error", (err) => b.owner.errorLog.log("alert", `listener error: ${String(err)}`));
-          resolve();
-        },
-      );
+    await listenOn(server, l, {
+      ...(l.backlog ? { backlog: l.backlog } : {}),
+      // Node.js 22.12+: a socket of this worker's own, the kernel balancing connections over the workers.
+      ...(this.reusePort ? { reusePort: true, exclusive: true } : {}),
     });
+    server.on("error", (err) => b.owner.errorLog.log("alert", `listener error: ${String(err)}`));
     return b;
   }
+}
+
+/** Has `server` listen on `l` (with `extra` options); fails with nginx's bind() message. */
+export function listenOn(server: Server, l: ListenSpec, extra: ListenOptions = {}): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const failed = (err: NodeJS.ErrnoException): void =>
+      reject(new SyncgateError("SG_ERR_IO", `bind() to ${l.key} failed ${errnoText(err)}`));
+    server.once("error", failed);
+    server.listen({ host: l.host, port: l.port, ipv6Only: l.ipv6 && l.ipv6only, ...extra }, () => {
+      server.off("error", failed);
+      resolve();
+    });
+  });
 }

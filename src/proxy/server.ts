@@ -168,10 +168,14 @@ export class ProxyServer implements Services {
     if (!http) return;
     const now = this.now();
     for (const u of http.upstreams) {
-      const kept = previous?.keptUpstream(u) ?? null;
+      const kept = previous?.keptUpstream(u);
+      if (kept) {
+        this.upstreams.set(u.name, kept);
+        continue;
+      }
       // A cluster worker gets the servers from the primary before it serves: no dump to read here.
       const specs = this.remote ? u.servers : await startServers(u);
-      this.upstreams.set(u.name, kept ?? new Upstream(u, await resolveServers(specs), now, this.random));
+      this.upstreams.set(u.name, new Upstream(u, await resolveServers(specs), now, this.random));
     }
     // Registry sync is the primary's (a worker would only read token files it never uses).
     if (!this.remote)

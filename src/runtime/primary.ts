@@ -11,10 +11,10 @@ import { createServer } from "node:net";
 import { availableParallelism, constants } from "node:os";
 import type { LoadResult } from "../config/adapt.js";
 import type { Config } from "../config/types.js";
-import { errnoText, type LogLevel, SyncgateError } from "../lib/errors.js";
+import { type LogLevel, SyncgateError } from "../lib/errors.js";
+import { listenOn } from "../proxy/listeners.js";
 import { type CloseMode, ProxyServer } from "../proxy/server.js";
 import { listenersOf } from "../router/servers.js";
-import { bindHost, listenKey } from "../proxy/listeners.js";
 import type { ShowResponse } from "../status/upstream-show.js";
 import { onPeerState } from "../upstream/peer.js";
 import type { Upstream } from "../upstream/upstream.js";
@@ -57,7 +57,6 @@ export class ClusterPrimary implements Runtime {
   private readonly members = new Map<number, Member>();
   private gen = 1;
   private lastId = 0;
-  private stopping = false;
   private pending = false;
   /** What each upstream's last state sent was (JSON), so only changed upstreams travel. */
   private readonly sent = new Map<string, string>();
@@ -227,7 +226,6 @@ export class ClusterPrimary implements Runtime {
   }
 
   private failed(m: Member, gen: number, message: string): void {
-    queueMicrotask(() => this.notify());
     if (m.gen === 0) {
       this.log("emerg", `worker process ${m.worker.process.pid} could not start: ${message}`);
       this.startWaiters?.reject(new SyncgateError("SG_ERR_IO", message));
@@ -240,6 +238,7 @@ export class ClusterPrimary implements Runtime {
       `worker process ${m.worker.process.pid} failed to reload (generation ${gen}): ${message}`,
     );
     m.leaving = true;
+    this.notify();
     this.send(m, { t: "stop", graceful: true, timeoutMs: this.config.main.workerShutdownTimeout });
     if (!this.stopping) this.fork();
   }
@@ -335,11 +334,13 @@ export class ClusterPrimary implements Runtime {
     this.proxy = next;
     this.config = loaded.config;
     this.gen++;
-    this.sent.clear();
     this.watch();
     const told = [...this.members.values()].filter((m) => !m.leaving && m.gen > 0);
-    // With the state of the new generation, so a worker's new upstreams never serve the config's placeholders.
+    // With the state of the new generation, so a worker's new upstreams never serve the config's placeholders;
+    // every worker serving has that state now, so only later changes travel.
     const upstreams = this.upstreams().map(upstreamState);
+    this.sent.clear();
+    for (const state of upstreams) this.sent.set(state.name, JSON.stringify(state));
     for (const m of told) this.send(m, { t: "reload", gen: this.gen, config: this.config, upstreams });
     this.resize(loaded.config);
     // "reconfigured" means every worker serves the new configuration (or was replaced because it could not).
@@ -379,12 +380,16 @@ export class ClusterPrimary implements Runtime {
 
   private stopped: Promise<void> | null = null;
 
+  /** Whether a stop began: exits are expected and no worker is replaced. */
+  private get stopping(): boolean {
+    return this.stopped !== null;
+  }
+
   private stopMessage(mode: CloseMode): ToWorker {
     return mode.graceful ? { t: "stop", ...mode } : { t: "stop", graceful: false, timeoutMs: null };
   }
 
   private async shut(mode: CloseMode): Promise<void> {
-    this.stopping = true;
     onPeerState(null);
     const exits = [...this.members.values()].map(
       (m) =>
@@ -413,17 +418,11 @@ export class ClusterPrimary implements Runtime {
  * is taken fails the reload here instead of in every worker.
  */
 async function probeNewListeners(running: Config, next: Config): Promise<void> {
-  const have = new Set(listenersOf(running.http?.servers ?? []).map(listenKey));
+  const have = new Set(listenersOf(running.http?.servers ?? []).map((l) => l.key));
   for (const l of listenersOf(next.http?.servers ?? [])) {
-    if (have.has(listenKey(l))) continue;
-    await new Promise<void>((resolve, reject) => {
-      const s = createServer();
-      s.once("error", (err) =>
-        reject(new SyncgateError("SG_ERR_IO", `bind() to ${listenKey(l)} failed ${errnoText(err)}`)),
-      );
-      s.listen({ host: bindHost(l), port: l.port, ipv6Only: l.ipv6 && l.ipv6only }, () =>
-        s.close(() => resolve()),
-      );
-    });
+    if (have.has(l.key)) continue;
+    const s = createServer();
+    await listenOn(s, l);
+    await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 }
