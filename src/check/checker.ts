@@ -11,6 +11,7 @@ import type { CheckPeerStatus } from "../status/check-status.js";
 import type { Peer } from "../upstream/peer.js";
 import type { Upstream } from "../upstream/upstream.js";
 import { ProbeConnection } from "./probes/kept.js";
+import { probePort } from "./probes/run.js";
 import type { ProbeResult } from "./probes/types.js";
 
 /** The most a probe is delayed so that it goes out with others due about then (`ProbeClock.schedule`). */
@@ -26,7 +27,7 @@ export type ProbeFn = (
   host: string,
   port: number,
   conf: CheckConf,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
   conn: ProbeConnection,
   done: (result: ProbeResult) => void,
 ) => void;
@@ -72,10 +73,6 @@ class Checked implements Scheduled {
   fire: () => void = () => undefined;
   /** Takes the probe's result (made once per server, as `fire`). */
   done: (result: ProbeResult) => void = () => undefined;
-  /** Set when the server is dropped (a plain field: `stopper.signal.aborted` is a checked getter). */
-  dropped = false;
-  /** Aborted when the server is dropped (one per server: a controller per probe costs CPU). */
-  readonly stopper = new AbortController();
   /** The probe session: aborts the probe in flight and closes the kept connection (http) when the server is dropped. */
   readonly conn = new ProbeConnection();
   /** Resolves after the first probe result (or the removal of the server). */
@@ -377,8 +374,6 @@ export class HealthChecker {
 
   #drop(c: Checked): void {
     this.#clock.cancel(c);
-    c.dropped = true;
-    c.stopper.abort();
     c.conn.close();
     c.firstDone();
   }
@@ -390,11 +385,11 @@ export class HealthChecker {
 
   #probe(u: CheckedUpstream, c: Checked): void {
     const { host, port } = c.peer.spec;
-    this.#opts.probe(host, u.conf.port || port, u.conf, c.stopper.signal, c.conn, c.done);
+    this.#opts.probe(host, probePort(u.conf, port), u.conf, undefined, c.conn, c.done);
   }
 
   #probed(u: CheckedUpstream, c: Checked, result: ProbeResult): void {
-    if (c.dropped || u.servers.get(c.peer.id) !== c) return;
+    if (c.conn.closed || u.servers.get(c.peer.id) !== c) return;
     this.#record(u, c, result);
     // The next probe an interval after this one finished (the module: [interval, 1.5 × interval]), with a
     // little jitter so that servers probed together drift apart.

@@ -122,7 +122,7 @@ export function parseStatusLine(b: Buffer): StatusLine {
 /** The parser for one http check: the first status line decides. */
 export function httpParser(expect: readonly CheckStatusClass[]): ProbeParser {
   return (received, ended) => {
-    const line = parseStatusLine(received);
+    const line = readStatusLine(received);
     if (line === "again") return incomplete(ended, "a complete status line");
     if (line === "error") return { error: "http parse status line error" };
     if (statusAlive(line.code, expect)) return "alive";

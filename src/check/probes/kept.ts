@@ -26,6 +26,12 @@ export type Kept =
   /** Nothing kept: connect. */
   | null;
 
+/** A probe in flight, as the session sees it. */
+export interface Abortable {
+  /** Ends the probe at once, as a failure the checker does not count. */
+  abort(): void;
+}
+
 /** A probe's handlers of its socket's events (`socket` is the one that emitted). */
 export interface ProbeEvents {
   onData(socket: Socket, chunk: Buffer): void;
@@ -44,8 +50,8 @@ export class ProbeConnection {
   #uses = 0;
   #junk = 0;
   #closed = false;
-  /** Aborts the probe in flight (cheaper than an AbortSignal listener per probe). */
-  #inflight: (() => void) | null = null;
+  /** The probe in flight, which `close()` aborts (cheaper than an AbortSignal listener per probe). */
+  #inflight: Abortable | null = null;
   /** The answer reader of the server's probes, made for `#readerConf`, and whether a probe has it now. */
   #reader: AnswerReader | null = null;
   #readerConf: CheckConf | null = null;
@@ -161,14 +167,14 @@ export class ProbeConnection {
     if (reader !== null && reader === this.#reader) this.#readerBusy = false;
   }
 
-  /** Has `abort` called by `close()` while a probe runs; `done()` forgets it again. */
-  inflight(abort: () => void): void {
-    this.#inflight = abort;
+  /** Has `probe` aborted by `close()` while it runs; `done()` forgets it again. */
+  inflight(probe: Abortable): void {
+    this.#inflight = probe;
   }
 
-  /** The probe that called `inflight(abort)` is over. */
-  done(abort: () => void): void {
-    if (this.#inflight === abort) this.#inflight = null;
+  /** The probe that called `inflight(probe)` is over. */
+  done(probe: Abortable): void {
+    if (this.#inflight === probe) this.#inflight = null;
   }
 
   /**
@@ -178,9 +184,9 @@ export class ProbeConnection {
   close(): void {
     this.#closed = true;
     this.#junk = 0;
-    const abort = this.#inflight;
+    const probe = this.#inflight;
     this.#inflight = null;
-    abort?.();
+    probe?.abort();
     this.#drop();
   }
 

@@ -11,7 +11,7 @@
 import { connect, type Socket } from "node:net";
 import type { CheckConf } from "../../config/types.js";
 import { errnoText } from "../../lib/errors.js";
-import type { ProbeConnection, ProbeEvents } from "./kept.js";
+import type { Abortable, ProbeConnection, ProbeEvents } from "./kept.js";
 import { PROBE_PROTOCOLS } from "./registry.js";
 import type { AnswerReader, AnswerVerdict, ProbeParser, ProbeProtocol, ProbeResult } from "./types.js";
 
@@ -97,7 +97,7 @@ function timedOut(probe: Probe): void {
  * One probe's state: a class rather than a dozen closures, because at a few thousand probes a second their
  * allocation showed in the CPU profile. Every message string is built only when the probe fails.
  */
-class Probe implements ProbeEvents {
+class Probe implements ProbeEvents, Abortable {
   readonly #proto: ProbeProtocol;
   readonly #request: Buffer;
   /** A reader of whole answers when the connection may be kept (http, N > 1, a request that allows it). */
@@ -119,7 +119,8 @@ class Probe implements ProbeEvents {
   #deadline: NodeJS.Timeout | undefined;
   #settle: NodeJS.Timeout | undefined;
   #settleTurn: NodeJS.Immediate | undefined;
-  readonly #onAbort = (): void => this.#finish(abortedAt(this.#addr()));
+  /** The listener on `signal`, made only when a probe runs without `conn`. */
+  #onAbort: (() => void) | null = null;
 
   constructor(
     readonly host: string,
@@ -139,8 +140,11 @@ class Probe implements ProbeEvents {
     // A tcp probe that connected and saw no close is alive even when the timeout ends its settle window.
     this.#deadline = setTimeout(timedOut, Math.min(this.conf.timeout, MAX_TIMER), this);
     const conn = this.conn;
-    if (conn !== undefined) conn.inflight(this.#onAbort);
-    else this.signal?.addEventListener("abort", this.#onAbort, { once: true });
+    if (conn !== undefined) conn.inflight(this);
+    else if (this.signal !== undefined) {
+      this.#onAbort = () => this.abort();
+      this.signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
 
     const kept = this.#reader === null ? null : conn!.take(this.host, this.port, this);
     if (kept === null) return this.#open();
@@ -158,6 +162,10 @@ class Probe implements ProbeEvents {
     this.#lent = true;
     this.#uses = kept.uses;
     this.#send();
+  }
+
+  abort(): void {
+    this.#finish(abortedAt(this.#addr()));
   }
 
   timedOut(): void {
@@ -213,9 +221,9 @@ class Probe implements ProbeEvents {
     if (this.#settleTurn !== undefined) clearImmediate(this.#settleTurn);
     const conn = this.conn;
     if (conn !== undefined) {
-      conn.done(this.#onAbort);
+      conn.done(this);
       conn.readerDone(this.#reader);
-    } else this.signal?.removeEventListener("abort", this.#onAbort);
+    } else if (this.#onAbort !== null) this.signal?.removeEventListener("abort", this.#onAbort);
     const s = this.#socket;
     this.#socket = null;
     if (s !== null) {
