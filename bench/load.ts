@@ -32,6 +32,16 @@ export interface SocketErrorKinds {
   timeout: number;
 }
 
+/** The socket errors of several runs added up; null when there are none or any run's are unknown. */
+export function sumKinds(xs: (SocketErrorKinds | null)[]): SocketErrorKinds | null {
+  if (xs.length === 0 || xs.some((x) => x === null)) return null;
+  const out: SocketErrorKinds = { connect: 0, read: 0, write: 0, timeout: 0 };
+  for (const x of xs as SocketErrorKinds[]) {
+    for (const k of Object.keys(out) as (keyof SocketErrorKinds)[]) out[k] += x[k];
+  }
+  return out;
+}
+
 // wrk calls done() once at the end; a script that defines only done() keeps wrk's fast static request.
 const WRK_MARK = "WRK_JSON ";
 

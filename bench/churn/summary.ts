@@ -1,5 +1,5 @@
 /** The churn scenario's figures: medians and totals of the churn runs per contender, percentiles of propagation. */
-import type { SocketErrorKinds } from "../load.js";
+import { sumKinds } from "../load.js";
 import { median, medianOrNull, quantile, rpsRange, sum } from "../stats.js";
 import type { ChurnRun } from "./measure.js";
 import type { PropagationSeries } from "./propagation.js";
@@ -80,15 +80,6 @@ export function summarizePropagation(label: string, series: PropagationSeries): 
     addP99Ms: quantile(of("add"), 0.99),
     removeP99Ms: quantile(of("remove"), 0.99),
   };
-}
-
-function sumKinds(xs: (SocketErrorKinds | null)[]): SocketErrorKinds | null {
-  if (xs.some((x) => x === null)) return null;
-  const out: SocketErrorKinds = { connect: 0, read: 0, write: 0, timeout: 0 };
-  for (const x of xs as SocketErrorKinds[]) {
-    for (const k of Object.keys(out) as (keyof SocketErrorKinds)[]) out[k] += x[k];
-  }
-  return out;
 }
 
 function sumOrNull(xs: (number | null)[]): number | null {

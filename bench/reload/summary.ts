@@ -1,6 +1,6 @@
 /** The reload scenario's figures per contender, its checks, and the notes worth a reader's attention. */
 import type { GoalResult } from "../goals.js";
-import type { SocketErrorKinds } from "../load.js";
+import { type SocketErrorKinds, sumKinds } from "../load.js";
 import { OTHER_CPU_LIMIT } from "../scenario.js";
 import { median, medianOrNull, quantile, sum } from "../stats.js";
 import type { ReloadRun } from "./measure.js";
@@ -36,15 +36,6 @@ export interface ReloadSummary {
   workerStarts: number | null;
   peakProcs: number;
   settleMs: number | null;
-}
-
-function sumKinds(xs: (SocketErrorKinds | null)[]): SocketErrorKinds | null {
-  if (xs.length === 0 || xs.some((x) => x === null)) return null;
-  const out: SocketErrorKinds = { connect: 0, read: 0, write: 0, timeout: 0 };
-  for (const x of xs as SocketErrorKinds[]) {
-    for (const k of Object.keys(out) as (keyof SocketErrorKinds)[]) out[k] += x[k];
-  }
-  return out;
 }
 
 /** Totals and medians per contender and connection count, in the order the runs came. */
