@@ -14,10 +14,32 @@ export interface Answer {
   body: string;
 }
 
+/** The first whole answer in `buf` (body by Content-Length or chunked) and the bytes after it; null until then. */
+export function takeAnswer(buf: Buffer): { answer: Answer; rest: Buffer } | null {
+  const end = buf.indexOf("\r\n\r\n");
+  if (end === -1) return null;
+  const lines = buf.subarray(0, end).toString("latin1").split("\r\n");
+  const status = Number(lines[0]!.split(" ")[1]);
+  const headers: Record<string, string> = {};
+  for (const l of lines.slice(1)) {
+    const i = l.indexOf(":");
+    headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+  }
+  if ((headers["transfer-encoding"] ?? "").toLowerCase() === "chunked") {
+    const chunked = dechunk(buf, end + 4);
+    if (!chunked) return null;
+    return { answer: { status, headers, body: chunked.body }, rest: buf.subarray(chunked.next) };
+  }
+  const length = Number(headers["content-length"] ?? "0");
+  if (buf.length < end + 4 + length) return null;
+  const body = buf.subarray(end + 4, end + 4 + length).toString("utf8");
+  return { answer: { status, headers, body }, rest: buf.subarray(end + 4 + length) };
+}
+
 /** One persistent connection; `get` sends the next request when the previous one was answered. */
 export class KeepAliveClient {
   private socket: Socket | null = null;
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private pending: { resolve: (a: Answer) => void; reject: (e: Error) => void } | null = null;
   /** Set after an answer that said "Connection: close": the next request opens a new connection. */
   private closeAfter = false;
@@ -77,31 +99,14 @@ export class KeepAliveClient {
   }
 
   private parse(): void {
-    const end = this.buf.indexOf("\r\n\r\n");
-    if (end === -1 || !this.pending) return;
-    const lines = this.buf.subarray(0, end).toString("latin1").split("\r\n");
-    const status = Number(lines[0]!.split(" ")[1]);
-    const headers: Record<string, string> = {};
-    for (const l of lines.slice(1)) {
-      const i = l.indexOf(":");
-      headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
-    }
-    let body: string;
-    if ((headers["transfer-encoding"] ?? "").toLowerCase() === "chunked") {
-      const chunked = dechunk(this.buf, end + 4);
-      if (!chunked) return;
-      body = chunked.body;
-      this.buf = this.buf.subarray(chunked.next);
-    } else {
-      const length = Number(headers["content-length"] ?? "0");
-      if (this.buf.length < end + 4 + length) return;
-      body = this.buf.subarray(end + 4, end + 4 + length).toString("utf8");
-      this.buf = this.buf.subarray(end + 4 + length);
-    }
-    if ((headers["connection"] ?? "").toLowerCase() === "close") this.closeAfter = true;
+    if (!this.pending) return;
+    const whole = takeAnswer(this.buf);
+    if (!whole) return;
+    this.buf = whole.rest;
+    if ((whole.answer.headers["connection"] ?? "").toLowerCase() === "close") this.closeAfter = true;
     const p = this.pending;
     this.pending = null;
-    p.resolve({ status, headers, body });
+    p.resolve(whole.answer);
   }
 }
 

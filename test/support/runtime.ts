@@ -7,9 +7,9 @@ import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { type Backend, startBackend } from "./backend.js";
-import { workerPids } from "./cluster.js";
+import { clientPerWorker, workerPids } from "./cluster.js";
 import { type Daemon, startSyncgate } from "./daemon.js";
-import { type Answer, KeepAliveClient } from "./keepalive.js";
+import { type Answer, KeepAliveClient, takeAnswer } from "./keepalive.js";
 import { tempDir } from "./tmp.js";
 import { eventually } from "./wait.js";
 
@@ -144,17 +144,8 @@ export function slowBackend(t: TestContext, ms: number, body: string): Promise<B
  * connections at a time, at most 200), closed after the test.
  */
 export async function perWorker(t: TestContext, port: number, n: number): Promise<KeepAliveClient[]> {
-  const found = new Map<string, KeepAliveClient>();
+  const found = await clientPerWorker(port, n);
   t.after(() => found.forEach((c) => c.close()));
-  for (let tries = 0; tries < 200 && found.size < n; tries += 8) {
-    const batch = Array.from({ length: 8 }, () => new KeepAliveClient(port));
-    const pids = await Promise.all(batch.map(async (c) => (await c.get("/pid")).body));
-    batch.forEach((c, i) => {
-      if (found.has(pids[i]!) || found.size >= n) c.close();
-      else found.set(pids[i]!, c);
-    });
-  }
-  if (found.size < n) throw new Error(`connections reached ${found.size} of ${n} processes`);
   return [...found.values()];
 }
 
@@ -174,7 +165,7 @@ export function allAnswer(conns: KeepAliveClient[], path: string, body: string, 
 /** One raw keep-alive connection: answers in order, and whether the server closed it. */
 export class RawConnection {
   private readonly socket: Socket;
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   closed = false;
 
   constructor(port: number) {
@@ -203,18 +194,9 @@ export class RawConnection {
   }
 
   private take(): Answer | null {
-    const end = this.buf.indexOf("\r\n\r\n");
-    if (end === -1) return null;
-    const lines = this.buf.subarray(0, end).toString("latin1").split("\r\n");
-    const headers: Record<string, string> = {};
-    for (const l of lines.slice(1)) {
-      const i = l.indexOf(":");
-      headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
-    }
-    const length = Number(headers["content-length"] ?? "0");
-    if (this.buf.length < end + 4 + length) return null;
-    const body = this.buf.subarray(end + 4, end + 4 + length).toString("utf8");
-    this.buf = this.buf.subarray(end + 4 + length);
-    return { status: Number(lines[0]!.split(" ")[1]), headers, body };
+    const whole = takeAnswer(this.buf);
+    if (!whole) return null;
+    this.buf = whole.rest;
+    return whole.answer;
   }
 }
