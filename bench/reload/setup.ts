@@ -69,10 +69,10 @@ export function startReloadContender(
   workers: number,
   by: "signal" | "command",
 ): ReloadContender {
-  const c = startContender(setup, name, port, edits(workers, 0));
-  const configFile = c.configFile as string;
   const base = fill(template(setup.root, `${name}.conf`), mainVars(setup, port));
   const text = edits(workers, 0)(base);
+  const c = startContender(setup, name, port, () => text);
+  const configFile = c.configFile as string;
   const pidFile = pathOf(text, "pid");
   const command: [string, string[]] =
     name === "nginx"
