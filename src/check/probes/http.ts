@@ -6,6 +6,18 @@
  */
 import type { CheckConf, CheckStatusClass } from "../../config/types.js";
 import {
+  COLON,
+  CONN_CLOSE,
+  CONN_KEEP_ALIVE,
+  connectionOptions,
+  CR,
+  Hdr,
+  headerId,
+  HEX,
+  LF,
+  SP,
+} from "../../http1/common.js";
+import {
   type AnswerReader,
   type AnswerVerdict,
   incomplete,
@@ -46,9 +58,6 @@ export interface StatusLineInfo {
   end: number;
 }
 
-const CR = 0x0d;
-const LF = 0x0a;
-const SP = 0x20;
 const isDigit = (ch: number): boolean => ch >= 0x30 && ch <= 0x39;
 
 /**
@@ -161,21 +170,21 @@ export function requestTraits(send: string): RequestTraits {
   const lines = send.split("\n").map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l));
   const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) +\S+ +HTTP\/(\d+)\.(\d+)$/.exec(lines[0] ?? "");
   if (!m) return { keepAlive: false, head: false };
-  const connection: string[] = [];
+  let connection = 0;
   for (const line of lines.slice(1)) {
     if (line === "") break;
     const colon = line.indexOf(":");
     if (colon > 0 && line.slice(0, colon).toLowerCase() === "connection") {
-      connection.push(...tokens(line.slice(colon + 1)));
+      connection |= connectionOptions(Buffer.from(line, "latin1"), colon + 1, line.length);
     }
   }
   return { keepAlive: persistent(Number(m[2]), Number(m[3]), connection), head: m[1] === "HEAD" };
 }
 
-/** RFC 9112 §9.3: whether a message of this version and these `Connection` tokens leaves the connection open. */
-function persistent(major: number, minor: number, connection: readonly string[]): boolean {
-  if (major !== 1 || connection.includes("close")) return false;
-  return minor >= 1 || connection.includes("keep-alive");
+/** RFC 9112 §9.3: whether a message of this version and `Connection` options (CONN_* bits) leaves it open. */
+function persistent(major: number, minor: number, connection: number): boolean {
+  if (major !== 1 || (connection & CONN_CLOSE) !== 0) return false;
+  return minor >= 1 || (connection & CONN_KEEP_ALIVE) !== 0;
 }
 
 /** Content-Length's value (several headers or a list must all agree, RFC 9110 §8.6); null when invalid. */
@@ -193,9 +202,6 @@ function contentLength(values: readonly string[]): number | null {
   return length;
 }
 
-const hexDigit = (ch: number): number =>
-  isDigit(ch) ? ch - 0x30 : ch >= 0x61 && ch <= 0x66 ? ch - 0x57 : ch >= 0x41 && ch <= 0x46 ? ch - 0x37 : -1;
-
 /** Skips a chunked body as it comes (RFC 9112 §7.1), keeping none of it; Tengine's check drain. */
 class ChunkedBody {
   #state: "size" | "ext" | "sizeLF" | "data" | "dataCR" | "dataLF" | "trailer" | "trailerLine" | "trailerLF" =
@@ -211,7 +217,7 @@ class ChunkedBody {
       const ch = b[i]!;
       switch (this.#state) {
         case "size": {
-          const d = hexDigit(ch);
+          const d = HEX[ch]!;
           if (d < 0) {
             if (this.#digits === 0) return { error: "invalid chunk size" };
             this.#state = "ext"; // the byte is read there
@@ -279,26 +285,6 @@ class ChunkedBody {
 const CLOSE_AFTER: AnswerVerdict = { alive: true, reusable: false };
 const REUSABLE: AnswerVerdict = { alive: true, reusable: true };
 const EMPTY = Buffer.alloc(0);
-const COLON = 0x3a;
-
-/** The header fields that frame an answer, by name (lower case, ASCII). */
-const FRAMING_FIELDS = ["content-length", "transfer-encoding", "connection"] as const;
-type FramingField = (typeof FRAMING_FIELDS)[number];
-
-/** Which framing field the name in `b[start, end)` is, compared without regard to ASCII case; null for others. */
-function framingField(b: Buffer, start: number, end: number): FramingField | null {
-  next: for (const name of FRAMING_FIELDS) {
-    if (name.length !== end - start) continue;
-    for (let i = 0; i < name.length; i++) {
-      const ch = b[start + i]!;
-      // ASCII upper-case letters lower-cased: no other latin1 byte lower-cases to an ASCII letter.
-      if ((ch >= 0x41 && ch <= 0x5a ? ch | 0x20 : ch) !== name.charCodeAt(i)) continue next;
-    }
-    return name;
-  }
-  return null;
-}
-
 /**
  * One http answer on a connection that may carry the next probe (Tengine's keep-alive check, spec §9): the status
  * line decides as in `httpParser` (a failing one at once), then the headers are read and the body skipped by
@@ -314,7 +300,8 @@ export class HttpAnswer implements AnswerReader {
   #scan = 0;
   readonly #lengths: string[] = [];
   readonly #encodings: string[] = [];
-  readonly #connection: string[] = [];
+  /** The answer's `Connection` options (CONN_* bits). */
+  #connection = 0;
   #body: "none" | "length" | "chunked" | "done" = "none";
   #remaining = 0;
   #chunks: ChunkedBody | null = null;
@@ -330,7 +317,7 @@ export class HttpAnswer implements AnswerReader {
     this.#scan = 0;
     this.#lengths.length = 0;
     this.#encodings.length = 0;
-    this.#connection.length = 0;
+    this.#connection = 0;
     this.#body = "none";
     this.#remaining = 0;
     this.#chunks = null;
@@ -385,12 +372,12 @@ export class HttpAnswer implements AnswerReader {
       // A line without a colon is skipped, as Tengine's parser does; `Name :` (space before the colon) is no
       // field RFC 9112 allows, so it does not frame the body either.
       if (colon <= start) continue;
-      const field = framingField(head, start, colon);
-      if (field === null) continue;
-      const value = head.toString("latin1", colon + 1, end);
-      if (field === "content-length") this.#lengths.push(value);
-      else if (field === "transfer-encoding") this.#encodings.push(...tokens(value));
-      else this.#connection.push(...tokens(value));
+      const field = headerId(head, start, colon);
+      if (field === Hdr.CONNECTION) this.#connection |= connectionOptions(head, colon + 1, end);
+      else if (field === Hdr.CONTENT_LENGTH) this.#lengths.push(head.toString("latin1", colon + 1, end));
+      else if (field === Hdr.TRANSFER_ENCODING) {
+        this.#encodings.push(...tokens(head.toString("latin1", colon + 1, end)));
+      }
     }
   }
 
