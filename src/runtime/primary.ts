@@ -216,7 +216,15 @@ export class ClusterPrimary implements Runtime {
     const first = m.gen === 0;
     m.gen = gen;
     this.notify();
-    if (gen !== this.gen) return;
+    if (gen !== this.gen) {
+      // Ready on a configuration that a reload replaced meanwhile (it started, or its reload outlasted the wait):
+      // it was not told of the newer one, so it is now.
+      if (!m.leaving) {
+        const upstreams = this.upstreams().map(upstreamState);
+        this.send(m, { t: "reload", gen: this.gen, config: this.config, upstreams });
+      }
+      return;
+    }
     // Everything again: a reloaded worker's new upstreams start from it, and changes broadcast while the worker was
     // starting or reloading did not reach it (broadcasts go to workers serving the current generation).
     this.sendAll(m);
