@@ -54,7 +54,7 @@ export interface CheckerOptions {
 }
 
 /** The check state of one server: survives membership updates that keep the server. */
-class Checked implements Scheduled {
+class Checked implements Scheduled, Timed {
   readonly index: number;
   up: boolean;
   rise = 0;
@@ -69,12 +69,17 @@ class Checked implements Scheduled {
   due = 0;
   /** Its place in the clock's heap; -1 when no probe is scheduled. */
   slot = -1;
+  /** The probe in flight's deadline and its place in the upstream's `Deadlines`. */
+  deadline = 0;
+  prevTimed: Timed | null = null;
+  nextTimed: Timed | null = null;
+  timed = false;
   /** Starts the next probe (made once per server rather than a closure per probe). */
   fire: () => void = () => undefined;
   /** Takes the probe's result (made once per server, as `fire`). */
   done: (result: ProbeResult) => void = () => undefined;
   /** The probe session: aborts the probe in flight and closes the kept connection (http) when the server is dropped. */
-  readonly conn = new ProbeConnection();
+  readonly conn = new ProbeConnection(true);
   /** Resolves after the first probe result (or the removal of the server). */
   readonly first: Promise<void>;
   firstDone: () => void = () => undefined;
@@ -203,13 +208,100 @@ export class ProbeClock<C extends Scheduled = Scheduled> {
   }
 }
 
+/** What `Deadlines` queues: the deadline and the queue links live on it, so nothing is made per probe. */
+export interface Timed {
+  /** When the probe in flight times out (`performance.now()` ms), while it is queued. */
+  deadline: number;
+  prevTimed: Timed | null;
+  nextTimed: Timed | null;
+  /** Whether it is queued now. */
+  timed: boolean;
+}
+
+/**
+ * The deadlines of the probes in flight of one upstream. They share one timeout, so they fall due in the order the
+ * probes started: a queue, and one Node timer for its head. A probe that ends leaves the queue at once and the
+ * timer stays as it is; when it fires, it ends what is overdue and is set again for the new head. That is about one
+ * timer per timeout period instead of one made and cleared per probe (its list, queue entry and ref count toggled
+ * showed in the CPU profile at thousands of probes a second).
+ */
+export class Deadlines<T extends Timed = Timed> {
+  #head: T | null = null;
+  #tail: T | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  readonly #tick = (): void => this.#run();
+
+  /**
+   * @param timeoutMs how long a probe may run
+   * @param expire ends a probe whose deadline passed (it is out of the queue by then)
+   */
+  constructor(
+    readonly timeoutMs: number,
+    readonly expire: (t: T) => void,
+  ) {}
+
+  /** Queues `t`'s deadline: `timeoutMs` from now. */
+  add(t: T): void {
+    if (t.timed) this.remove(t);
+    t.deadline = performance.now() + this.timeoutMs;
+    t.timed = true;
+    t.prevTimed = this.#tail;
+    t.nextTimed = null;
+    if (this.#tail === null) this.#head = t;
+    else this.#tail.nextTimed = t;
+    this.#tail = t;
+    if (this.#timer === null) this.#arm(t.deadline);
+  }
+
+  /** Takes `t` out of the queue (its probe ended); nothing when it is not queued. */
+  remove(t: T): void {
+    if (!t.timed) return;
+    t.timed = false;
+    const prev = t.prevTimed as T | null;
+    const next = t.nextTimed as T | null;
+    if (prev === null) this.#head = next;
+    else prev.nextTimed = next;
+    if (next === null) this.#tail = prev;
+    else next.prevTimed = prev;
+    t.prevTimed = null;
+    t.nextTimed = null;
+  }
+
+  /** Empties the queue and drops the timer (checking stopped). */
+  stop(): void {
+    while (this.#head !== null) this.remove(this.#head);
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  #run(): void {
+    this.#timer = null;
+    // Node fires a timer on its loop's ms clock: a deadline within the next ms is due now too.
+    const now = performance.now() + 1;
+    for (let t = this.#head; t !== null && t.deadline <= now; t = this.#head) {
+      this.remove(t);
+      this.expire(t);
+    }
+    if (this.#head !== null) this.#arm(this.#head.deadline);
+  }
+
+  #arm(deadline: number): void {
+    // setTimeout takes at most 2^31 - 1 ms.
+    this.#timer = setTimeout(this.#tick, Math.min(Math.max(0, deadline - performance.now()), 2 ** 31 - 1));
+  }
+}
+
 /** The checked servers of one upstream. */
 class CheckedUpstream {
   readonly servers = new Map<string, Checked>();
+  /** The deadlines of its probes in flight: a probe that outlives `timeout` fails as a timeout. */
+  readonly deadlines: Deadlines<Checked>;
   constructor(
     readonly upstream: Upstream,
     readonly conf: CheckConf,
-  ) {}
+  ) {
+    this.deadlines = new Deadlines(conf.timeout, (c) => c.conn.expire());
+  }
 }
 
 /** Every upstream with `check` in one running configuration. */
@@ -260,7 +352,8 @@ export class HealthChecker {
     const i = this.#upstreams.findIndex((x) => x.upstream === upstream);
     if (i === -1) return;
     const [u] = this.#upstreams.splice(i, 1);
-    for (const c of u!.servers.values()) this.#drop(c);
+    for (const c of u!.servers.values()) this.#drop(u!, c);
+    u!.deadlines.stop();
     u!.servers.clear();
   }
 
@@ -327,7 +420,10 @@ export class HealthChecker {
   /** Stops every probe (in flight ones are aborted). */
   stop(): void {
     this.#stopped = true;
-    for (const u of this.#upstreams) for (const c of u.servers.values()) this.#drop(c);
+    for (const u of this.#upstreams) {
+      for (const c of u.servers.values()) this.#drop(u, c);
+      u.deadlines.stop();
+    }
     this.#clock.stop();
   }
 
@@ -367,13 +463,14 @@ export class HealthChecker {
     }
     for (const [id, c] of u.servers) {
       if (seen.has(id)) continue;
-      this.#drop(c);
+      this.#drop(u, c);
       u.servers.delete(id);
     }
   }
 
-  #drop(c: Checked): void {
+  #drop(u: CheckedUpstream, c: Checked): void {
     this.#clock.cancel(c);
+    u.deadlines.remove(c);
     c.conn.close();
     c.firstDone();
   }
@@ -385,11 +482,15 @@ export class HealthChecker {
 
   #probe(u: CheckedUpstream, c: Checked): void {
     const { host, port } = c.peer.spec;
+    // Queued first: a probe can end before the call returns (an address that cannot be dialled).
+    u.deadlines.add(c);
     this.#opts.probe(host, probePort(u.conf, port), u.conf, undefined, c.conn, c.done);
   }
 
   #probed(u: CheckedUpstream, c: Checked, result: ProbeResult): void {
-    if (c.conn.closed || u.servers.get(c.peer.id) !== c) return;
+    u.deadlines.remove(c);
+    // Every way out of the checked set (#drop) closes the server's session: no map lookup per probe.
+    if (c.conn.closed) return;
     this.#record(u, c, result);
     // The next probe an interval after this one finished (the module: [interval, 1.5 × interval]), with a
     // little jitter so that servers probed together drift apart.

@@ -211,3 +211,35 @@ test("backup servers are checked too, listed after the primary ones", async (t) 
     ],
   );
 });
+
+test("a server that accepts and never answers fails each probe at `timeout` (the checker's deadlines), kept or not", async (t) => {
+  for (const keepaliveRequests of [1, 100]) {
+    const quiet = await listener(t);
+    const timeout = 120;
+    const conf = probeConf("http", {
+      interval: 30,
+      fall: 2,
+      rise: 1,
+      timeout,
+      defaultDown: false,
+      send: "GET / HTTP/1.1\r\nHost: t\r\n\r\n",
+      keepaliveRequests,
+    });
+    const u = upstream("u", [server(quiet.addr)], conf);
+    const { c, logs } = checker(t);
+    const started = performance.now();
+    c.add(u);
+    await until("down", () => !state(c, quiet.addr)!.up);
+    const took = performance.now() - started;
+    assert.equal(state(c, quiet.addr)!.fall, 2, `keepalive ${keepaliveRequests}`);
+    // Two probes that each ran their whole timeout, an interval apart: never cut short.
+    assert.ok(took >= 2 * timeout + conf.interval - 2, `down after ${took.toFixed(0)} ms`);
+    assert.match(
+      logs.at(-1)!,
+      new RegExp(
+        `^\\[error\\] disable check peer: ${quiet.addr} \\(upstream "u", check time out with peer: `,
+      ),
+    );
+    c.stop();
+  }
+});

@@ -48,6 +48,12 @@ test("Content-Length and chunked bodies are read to their end; the connection is
     "keep",
     "hex sizes, extensions, trailers, chunked after another coding",
   );
+  assert.equal(
+    verdict(`${OK}Transfer-Encoding: gzip;level=1\r\nTransfer-Encoding:  chunked ; x=1 ,\r\n\r\n0\r\n\r\n`),
+    "keep",
+    "codings over two fields, parameters and blanks dropped",
+  );
+  assert.equal(verdict(`${OK}Content-Length:\t2 ,2\r\n\r\nok`), "keep", "blanks around list elements");
   assert.equal(verdict("HTTP/1.1 200 OK\nContent-Length: 2\n\nok"), "keep", "bare LF line ends");
   assert.equal(verdict("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\nok"), "keep");
   assert.equal(verdict("HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 3\r\n\r\n/x\n"), "keep");
@@ -102,6 +108,21 @@ test("bad framing and bytes after the answer are failures", () => {
     'error: invalid Content-Length "5, 6"',
   );
   assert.equal(verdict(`${OK}Content-Length: -1\r\n\r\n`), 'error: invalid Content-Length "-1"');
+  assert.equal(verdict(`${OK}Content-Length: 5,,5\r\n\r\n`), 'error: invalid Content-Length "5,,5"');
+  assert.equal(
+    verdict(`${OK}Content-Length: ${"1".repeat(16)}\r\n\r\n`),
+    `error: invalid Content-Length "${"1".repeat(16)}"`,
+    "16 digits",
+  );
+  assert.equal(
+    verdict(`${OK}Content-Length: 2\r\nX: y\r\nContent-Length: 2, 3\r\n\r\n`),
+    'error: invalid Content-Length "2, 2, 3"',
+  );
+  assert.equal(
+    verdict(`${OK}Transfer-Encoding: chunked, gzip\r\n\r\nbody`),
+    "close",
+    "chunked not last: the body ends with the connection",
+  );
   assert.equal(verdict(`${OK}X: a\rb\r\n\r\n`), "error: malformed header line");
   assert.equal(verdict(`${OK}Transfer-Encoding: chunked\r\n\r\nzz\r\n`), "error: invalid chunk size");
   assert.equal(

@@ -11,10 +11,13 @@ import {
   CONN_KEEP_ALIVE,
   connectionOptions,
   CR,
+  eqLower,
   Hdr,
   headerId,
   HEX,
+  HTAB,
   LF,
+  parseLength,
   SP,
 } from "../../http1/common.js";
 import {
@@ -144,19 +147,6 @@ export function httpParser(expect: readonly CheckStatusClass[]): ProbeParser {
 /** The most bytes of status line and headers a probe on a kept connection reads before it gives up. */
 export const MAX_HEAD = 64 * 1024;
 
-/** The comma-separated tokens of a header value, lower case, without parameters (`chunked;x=1` → `chunked`). */
-function tokens(value: string): string[] {
-  // The usual value is one bare token (`keep-alive`, `chunked`): no arrays to build then.
-  if (!value.includes(",") && !value.includes(";")) {
-    const t = value.trim().toLowerCase();
-    return t === "" ? [] : [t];
-  }
-  return value
-    .split(",")
-    .map((t) => t.split(";")[0]!.trim().toLowerCase())
-    .filter((t) => t !== "");
-}
-
 /** What the probe's request implies for its answer. */
 export interface RequestTraits {
   /** The server may keep the connection: HTTP/1.1 without `Connection: close`, or HTTP/1.0 with `keep-alive`. */
@@ -187,19 +177,44 @@ function persistent(major: number, minor: number, connection: number): boolean {
   return minor >= 1 || (connection & CONN_KEEP_ALIVE) !== 0;
 }
 
-/** Content-Length's value (several headers or a list must all agree, RFC 9110 §8.6); null when invalid. */
-function contentLength(values: readonly string[]): number | null {
-  let length: number | null = null;
-  for (const value of values) {
-    for (const part of value.split(",")) {
-      const text = part.trim();
-      if (!/^\d{1,15}$/.test(text)) return null;
-      const n = Number(text);
-      if (length !== null && n !== length) return null;
-      length = n;
-    }
+const COMMA = 0x2c;
+const SEMICOLON = 0x3b;
+const isOws = (ch: number): boolean => ch === SP || ch === HTAB;
+
+/**
+ * A Content-Length value, read from the bytes: a list must agree with itself (RFC 9110 §8.6). The length, or -1
+ * when an element is not 1 to 15 digits or two differ.
+ */
+function lengthList(b: Buffer, s: number, e: number): number {
+  let length = -1;
+  for (let p = s; ;) {
+    let q = p;
+    while (q < e && b[q] !== COMMA) q++;
+    let ts = p;
+    let te = q;
+    while (ts < te && isOws(b[ts]!)) ts++;
+    while (te > ts && isOws(b[te - 1]!)) te--;
+    const n = te - ts > 15 ? -1 : parseLength(b, ts, te);
+    if (n < 0 || (length >= 0 && n !== length)) return -1;
+    length = n;
+    if (q >= e) return length;
+    p = q + 1;
   }
-  return length;
+}
+
+/** The Content-Length values of a head between `from` and `to`, as sent: an error message's words only. */
+function lengthValues(head: Buffer, from: number, to: number): string {
+  const out: string[] = [];
+  for (let p = from; p < to;) {
+    let lf = head.indexOf(LF, p);
+    if (lf === -1 || lf > to) lf = to;
+    const colon = head.indexOf(COLON, p);
+    if (colon > p && colon < lf && headerId(head, p, colon) === Hdr.CONTENT_LENGTH) {
+      out.push(head.toString("latin1", colon + 1, lf).trim());
+    }
+    p = lf + 1;
+  }
+  return out.join(", ");
 }
 
 /** Skips a chunked body as it comes (RFC 9112 §7.1), keeping none of it; Tengine's check drain. */
@@ -285,6 +300,8 @@ class ChunkedBody {
 const CLOSE_AFTER: AnswerVerdict = { alive: true, reusable: false };
 const REUSABLE: AnswerVerdict = { alive: true, reusable: true };
 const EMPTY = Buffer.alloc(0);
+const NO_LENGTH = -1;
+const BAD_LENGTH = -2;
 /**
  * One http answer on a connection that may carry the next probe (Tengine's keep-alive check, spec §9): the status
  * line decides as in `httpParser` (a failing one at once), then the headers are read and the body skipped by
@@ -298,8 +315,11 @@ export class HttpAnswer implements AnswerReader {
   #status: StatusLineInfo | null = null;
   /** Where the next header line starts in #head. */
   #scan = 0;
-  readonly #lengths: string[] = [];
-  readonly #encodings: string[] = [];
+  /** Content-Length so far: NO_LENGTH, the value, or BAD_LENGTH (not digits, or values that disagree). */
+  #length = NO_LENGTH;
+  /** Transfer codings named so far, and whether the last one is `chunked`. */
+  #codings = 0;
+  #lastChunked = false;
   /** The answer's `Connection` options (CONN_* bits). */
   #connection = 0;
   #body: "none" | "length" | "chunked" | "done" = "none";
@@ -315,8 +335,9 @@ export class HttpAnswer implements AnswerReader {
     this.#head = EMPTY;
     this.#status = null;
     this.#scan = 0;
-    this.#lengths.length = 0;
-    this.#encodings.length = 0;
+    this.#length = NO_LENGTH;
+    this.#codings = 0;
+    this.#lastChunked = false;
     this.#connection = 0;
     this.#body = "none";
     this.#remaining = 0;
@@ -327,7 +348,11 @@ export class HttpAnswer implements AnswerReader {
     if (this.#body !== "none") return this.#skip(chunk);
     this.#head = this.#head.length === 0 ? chunk : Buffer.concat([this.#head, chunk]);
     const verdict = this.#readHead();
-    if (verdict !== null) return verdict;
+    if (verdict !== null) {
+      // A head cut short is kept for the next bytes: a copy, `chunk` may be the caller's reused buffer.
+      if (verdict === "again" && this.#head === chunk) this.#head = Buffer.from(chunk);
+      return verdict;
+    }
     const rest = this.#head.subarray(this.#scan);
     this.#head = EMPTY;
     return this.#skip(rest);
@@ -374,10 +399,10 @@ export class HttpAnswer implements AnswerReader {
       if (colon <= start) continue;
       const field = headerId(head, start, colon);
       if (field === Hdr.CONNECTION) this.#connection |= connectionOptions(head, colon + 1, end);
-      else if (field === Hdr.CONTENT_LENGTH) this.#lengths.push(head.toString("latin1", colon + 1, end));
-      else if (field === Hdr.TRANSFER_ENCODING) {
-        this.#encodings.push(...tokens(head.toString("latin1", colon + 1, end)));
-      }
+      else if (field === Hdr.CONTENT_LENGTH) {
+        const n = this.#length === BAD_LENGTH ? BAD_LENGTH : lengthList(head, colon + 1, end);
+        this.#length = n < 0 || (this.#length !== NO_LENGTH && n !== this.#length) ? BAD_LENGTH : n;
+      } else if (field === Hdr.TRANSFER_ENCODING) this.#readCodings(head, colon + 1, end);
     }
   }
 
@@ -393,23 +418,46 @@ export class HttpAnswer implements AnswerReader {
       this.#remaining = 0;
       return null;
     }
-    if (this.#encodings.length > 0) {
+    if (this.#codings > 0) {
       // Not chunked last: the body ends with the connection. With Content-Length too: a message RFC 9112 says to
       // treat as an error; the connection is not reused.
-      if (this.#encodings.at(-1) !== "chunked" || this.#lengths.length > 0) return CLOSE_AFTER;
+      if (!this.#lastChunked || this.#length !== NO_LENGTH) return CLOSE_AFTER;
       this.#body = "chunked";
       this.#chunks = new ChunkedBody();
       return null;
     }
-    if (this.#lengths.length > 0) {
-      const length = contentLength(this.#lengths);
-      if (length === null)
-        return { error: `invalid Content-Length "${this.#lengths.map((v) => v.trim()).join(", ")}"` };
+    if (this.#length === BAD_LENGTH) {
+      return { error: `invalid Content-Length "${lengthValues(this.#head, status.end, this.#scan)}"` };
+    }
+    if (this.#length !== NO_LENGTH) {
       this.#body = "length";
-      this.#remaining = length;
+      this.#remaining = this.#length;
       return null;
     }
     return CLOSE_AFTER;
+  }
+
+  /** Counts the codings of a Transfer-Encoding value (parameters dropped) and notes whether the last is chunked. */
+  #readCodings(b: Buffer, s: number, e: number): void {
+    for (let p = s; p < e;) {
+      let q = p;
+      while (q < e && b[q] !== COMMA) q++;
+      let ts = p;
+      let te = q;
+      for (let i = ts; i < te; i++) {
+        if (b[i] === SEMICOLON) {
+          te = i;
+          break;
+        }
+      }
+      while (ts < te && isOws(b[ts]!)) ts++;
+      while (te > ts && isOws(b[te - 1]!)) te--;
+      if (te > ts) {
+        this.#codings++;
+        this.#lastChunked = eqLower(b, ts, te, "chunked");
+      }
+      p = q + 1;
+    }
   }
 
   /** Skips body bytes; alive once the body ended with nothing after it. */

@@ -11,7 +11,7 @@
  * they hand its events to that probe's `ProbeEvents`, while it is idle they watch it. Moving four listeners on and
  * off the socket twice per probe cost more CPU than the probe's own parsing.
  */
-import type { Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import type { CheckConf } from "../../config/types.js";
 import type { AnswerReader } from "./types.js";
 
@@ -30,10 +30,41 @@ export type Kept =
 export interface Abortable {
   /** Ends the probe at once, as a failure the checker does not count. */
   abort(): void;
+  /** Ends the probe as its timeout would (`expire()`, when the session's owner keeps the deadlines). */
+  timedOut(): void;
+}
+
+/**
+ * Where the bytes read on a probe socket go: to the probe that opened it, then to the session that keeps it. Every
+ * probe socket reads into one shared buffer (`onread`), so a read makes no buffer and goes through no stream
+ * machinery; a handler that keeps bytes past its call keeps a copy.
+ */
+export interface ReadRoute {
+  onBytes: (chunk: Buffer) => void;
+}
+
+// The size Node reads with when it allocates: one answer of a health page nearly always fits.
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+/** Connects a probe socket whose reads go to `route` (no `data` events). */
+export function connectProbe(host: string, port: number, route: ReadRoute): Socket {
+  return connect({
+    host,
+    port,
+    noDelay: true,
+    onread: {
+      buffer: READ_BUFFER,
+      callback: (n) => {
+        route.onBytes(READ_BUFFER.subarray(0, n));
+        return true;
+      },
+    },
+  });
 }
 
 /** A probe's handlers of its socket's events (`socket` is the one that emitted). */
 export interface ProbeEvents {
+  /** Bytes read; `chunk` is only valid during the call (the shared read buffer). */
   onData(socket: Socket, chunk: Buffer): void;
   /** The end of the stream or the close of the socket. */
   onEnd(socket: Socket): void;
@@ -56,6 +87,12 @@ export class ProbeConnection {
   #reader: AnswerReader | null = null;
   #readerConf: CheckConf | null = null;
   #readerBusy = false;
+
+  /**
+   * @param timedByOwner the session's owner ends a probe that outlives its timeout with `expire()` (the checker
+   *   keeps every deadline in one list and one timer); the probe then sets no timer of its own.
+   */
+  constructor(readonly timedByOwner = false) {}
 
   readonly #onData = (chunk: Buffer): void => {
     const lent = this.#lent;
@@ -106,16 +143,17 @@ export class ProbeConnection {
       this.#drop();
       return null;
     }
-    // Left unref'd: the probe's own timeout timer keeps the process alive meanwhile.
+    // Left unref'd: the probe's deadline (its own timer, or its owner's) keeps the process alive meanwhile.
     this.#lent = events;
     return { socket, uses: this.#uses };
   }
 
   /**
    * Keeps `socket` (to `host`:`port`, after `uses` probes) for the next probe: the lent one back, or a new one
-   * that its probe stopped watching; closes it instead once `close()` was called.
+   * that its probe stopped watching, whose reads `route` then brings here; closes it instead once `close()` was
+   * called.
    */
-  park(socket: Socket, host: string, port: number, uses: number): void {
+  park(socket: Socket, host: string, port: number, uses: number, route: ReadRoute | null): void {
     // Closed, or a second probe's connection while the first one's is still lent (the checker runs one at a time).
     if (this.#closed || socket.destroyed || (this.#lent !== null && socket !== this.#socket)) {
       this.release(socket);
@@ -126,7 +164,9 @@ export class ProbeConnection {
     if (socket !== this.#socket) {
       this.#drop();
       this.#socket = socket;
-      socket.on("data", this.#onData);
+      if (route !== null) route.onBytes = this.#onData;
+      // Unref'd once, when first kept; a lent one stays so (its probe's deadline keeps the process alive).
+      socket.unref();
       socket.on("end", this.#onGone);
       socket.on("close", this.#onGone);
       socket.on("error", this.#onError);
@@ -135,7 +175,6 @@ export class ProbeConnection {
     this.#host = host;
     this.#port = port;
     this.#uses = uses;
-    socket.unref();
   }
 
   /** Forgets `socket` if it is the lent one: its probe closes it (a failure, or the last of its N probes). */
@@ -172,6 +211,11 @@ export class ProbeConnection {
     this.#inflight = probe;
   }
 
+  /** Ends the probe in flight as a timeout (`timedByOwner`: its owner saw the deadline pass). */
+  expire(): void {
+    this.#inflight?.timedOut();
+  }
+
   /** The probe that called `inflight(probe)` is over. */
   done(probe: Abortable): void {
     if (this.#inflight === probe) this.#inflight = null;
@@ -191,7 +235,6 @@ export class ProbeConnection {
   }
 
   #unwatch(socket: Socket): void {
-    socket.off("data", this.#onData);
     socket.off("end", this.#onGone);
     socket.off("close", this.#onGone);
     socket.off("error", this.#onError);

@@ -8,10 +8,16 @@
  * there for the next probe, up to N probes per connection (Tengine's semantics, spec §1.3 and §9). The socket and
  * both timers are gone (or kept, unref'd) when the promise resolves; it never rejects.
  */
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import type { CheckConf } from "../../config/types.js";
 import { errnoText } from "../../lib/errors.js";
-import type { Abortable, ProbeConnection, ProbeEvents } from "./kept.js";
+import {
+  connectProbe,
+  type Abortable,
+  type ProbeConnection,
+  type ProbeEvents,
+  type ReadRoute,
+} from "./kept.js";
 import { PROBE_PROTOCOLS } from "./registry.js";
 import type { AnswerReader, AnswerVerdict, ProbeParser, ProbeProtocol, ProbeResult } from "./types.js";
 
@@ -107,6 +113,8 @@ class Probe implements ProbeEvents, Abortable {
   #socket: Socket | null = null;
   /** The handlers of a socket this probe opened (a kept one reports through `conn`). */
   #watchers: Watchers | null = null;
+  /** Where the reads of the socket this probe opened go (to `conn` once it keeps the socket). */
+  #route: ReadRoute | null = null;
   #received: Buffer = EMPTY;
   #connected = false;
   /** The socket came from `conn`, and nothing of this probe's answer arrived on it yet. */
@@ -138,8 +146,10 @@ class Probe implements ProbeEvents, Abortable {
   run(done: (result: ProbeResult) => void): void {
     this.#resolve = done;
     // A tcp probe that connected and saw no close is alive even when the timeout ends its settle window.
-    this.#deadline = setTimeout(timedOut, Math.min(this.conf.timeout, MAX_TIMER), this);
     const conn = this.conn;
+    if (conn === undefined || !conn.timedByOwner) {
+      this.#deadline = setTimeout(timedOut, Math.min(this.conf.timeout, MAX_TIMER), this);
+    }
     if (conn !== undefined) conn.inflight(this);
     else if (this.signal !== undefined) {
       this.#onAbort = () => this.abort();
@@ -178,7 +188,9 @@ class Probe implements ProbeEvents, Abortable {
     if (socket !== this.#socket || this.#done) return;
     this.#reused = false;
     if (this.#reader !== null) return this.#read(this.#reader.feed(chunk));
-    this.#received = this.#received.length === 0 ? chunk : Buffer.concat([this.#received, chunk]);
+    // A copy: `chunk` is the shared read buffer.
+    this.#received =
+      this.#received.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.#received, chunk]);
     this.#judge(false);
   }
 
@@ -216,7 +228,7 @@ class Probe implements ProbeEvents, Abortable {
   #finish(result: ProbeResult, keep = false): void {
     if (this.#done) return;
     this.#done = true;
-    clearTimeout(this.#deadline);
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
     if (this.#settle !== undefined) clearTimeout(this.#settle);
     if (this.#settleTurn !== undefined) clearImmediate(this.#settleTurn);
     const conn = this.conn;
@@ -229,7 +241,7 @@ class Probe implements ProbeEvents, Abortable {
     if (s !== null) {
       if (keep && conn !== undefined && this.#uses < this.conf.keepaliveRequests) {
         this.#unwatch(s);
-        conn.park(s, this.host, this.port, this.#uses);
+        conn.park(s, this.host, this.port, this.#uses, this.#route);
       } else {
         this.#drop(s);
       }
@@ -298,8 +310,9 @@ class Probe implements ProbeEvents, Abortable {
 
   #open(): void {
     let s: Socket;
+    const route: ReadRoute = { onBytes: (chunk) => this.onData(s, chunk) };
     try {
-      s = connect({ host: this.host, port: this.port, noDelay: true });
+      s = connectProbe(this.host, this.port, route);
     } catch (err) {
       // A port out of range or a bad host throws at once.
       return this.#finish(this.#failure(syscallFailure(err, false)));
@@ -307,13 +320,9 @@ class Probe implements ProbeEvents, Abortable {
     this.#socket = s;
     this.#connected = false;
     this.#uses = 0;
-    const w: Watchers = {
-      data: (chunk) => this.onData(s, chunk),
-      end: () => this.onEnd(s),
-      error: (err) => this.onError(s, err),
-    };
+    this.#route = route;
+    const w: Watchers = { end: () => this.onEnd(s), error: (err) => this.onError(s, err) };
     this.#watchers = w;
-    s.on("data", w.data);
     s.on("end", w.end);
     s.on("close", w.end);
     s.on("error", w.error);
@@ -336,7 +345,6 @@ class Probe implements ProbeEvents, Abortable {
   #unwatch(s: Socket): void {
     const w = this.#watchers;
     if (this.#lent || w === null) return;
-    s.removeListener("data", w.data);
     s.removeListener("end", w.end);
     s.removeListener("close", w.end);
     s.removeListener("error", w.error);
@@ -345,7 +353,6 @@ class Probe implements ProbeEvents, Abortable {
 
 /** The listeners a probe puts on a socket it opened. */
 interface Watchers {
-  data: (chunk: Buffer) => void;
   end: () => void;
   error: (err: Error) => void;
 }

@@ -40,7 +40,7 @@ export type AnswerVerdict = "again" | { error: string } | { alive: true; reusabl
 
 /** Reads one answer as it comes, so that nothing of it is left for the next probe on the same connection. */
 export interface AnswerReader {
-  /** The next bytes from the server; the verdict so far. */
+  /** The next bytes from the server; the verdict so far. `chunk` may be reused once feed returns: keep a copy. */
   feed(chunk: Buffer): AnswerVerdict;
   /** The server closed its side before a verdict: why that is a failure. */
   end(): { error: string };
