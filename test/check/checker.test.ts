@@ -243,3 +243,41 @@ test("a server that accepts and never answers fails each probe at `timeout` (the
     c.stop();
   }
 });
+
+test("the next probe falls due within [interval, interval + min(interval / 2, 1 s)] after the last one ended, whatever the jitter", async (t) => {
+  // interval 400: batches of 50 ms (interval / 8), a jitter of up to 200 − 50 ms, so due 400–600 ms after a result.
+  for (const r of [0, 0.999]) {
+    const starts: number[] = [];
+    const ends: number[] = [];
+    const c = new HealthChecker({
+      log: () => undefined,
+      now: Date.now,
+      random: () => r,
+      probe: (_host, _port, _conf, _signal, _conn, done) => {
+        starts.push(performance.now());
+        setTimeout(() => {
+          ends.push(performance.now());
+          done({ ok: true });
+        }, 3);
+      },
+    });
+    t.after(() => c.stop());
+    c.add(upstream("u", [server("127.0.0.1:1")], checkConf({ interval: 400 })));
+    await until("five probes", () => starts.length >= 5);
+    c.stop();
+    const gaps = ends.slice(0, 4).map((end, i) => starts[i + 1]! - end);
+    for (const gap of gaps) {
+      // Never early (Node's timers run on a ms clock: 1 ms), at most a little late on a busy machine.
+      assert.ok(
+        gap >= 399 && gap <= 600 + 10,
+        `random ${r}: gaps ${gaps.map((g) => g.toFixed(1)).join(" ")}`,
+      );
+    }
+    if (r === 0)
+      assert.ok(
+        Math.max(...gaps) <= 450 + 10,
+        `no jitter: within one batch of the interval (${gaps.join(" ")})`,
+      );
+    else assert.ok(Math.max(...gaps) > 500, `full jitter: near the end of the window (${gaps.join(" ")})`);
+  }
+});
