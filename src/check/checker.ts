@@ -11,7 +11,7 @@ import type { CheckPeerStatus } from "../status/check-status.js";
 import type { Peer } from "../upstream/peer.js";
 import type { Upstream } from "../upstream/upstream.js";
 import { ProbeConnection } from "./probes/kept.js";
-import { probePort } from "./probes/run.js";
+import { MAX_TIMER, probePort } from "./probes/run.js";
 import type { ProbeResult } from "./probes/types.js";
 
 /**
@@ -292,8 +292,7 @@ export class Deadlines<T extends Timed = Timed> {
   }
 
   #arm(deadline: number): void {
-    // setTimeout takes at most 2^31 - 1 ms.
-    this.#timer = setTimeout(this.#tick, Math.min(Math.max(0, deadline - performance.now()), 2 ** 31 - 1));
+    this.#timer = setTimeout(this.#tick, Math.min(Math.max(0, deadline - performance.now()), MAX_TIMER));
   }
 }
 

@@ -13,6 +13,8 @@ export const SP = 0x20;
 export const HTAB = 0x09;
 /** Colon. */
 export const COLON = 0x3a;
+/** The separator of list elements (RFC 9110 §5.6.1). */
+export const COMMA = 0x2c;
 
 function table(chars: string, ranges: [number, number][] = []): Uint8Array {
   const t = new Uint8Array(256);
@@ -120,19 +122,35 @@ export const CONN_KEEP_ALIVE = 2;
 /** The "upgrade" connection option (RFC 9110 §7.8). */
 export const CONN_UPGRADE = 4;
 
+/** Where `byte` first is in `buf` from `p` to `e`, or `e` (a list element's end at a comma, a parameter's start). */
+export function untilByte(buf: Buffer, p: number, e: number, byte: number): number {
+  while (p < e && buf[p] !== byte) p++;
+  return p;
+}
+
+/** `s` moved past optional whitespace (SP, HTAB), up to `e`. */
+export function skipOws(buf: Buffer, s: number, e: number): number {
+  while (s < e && (buf[s] === SP || buf[s] === HTAB)) s++;
+  return s;
+}
+
+/** `e` moved back before optional whitespace, down to `s`. */
+export function trimOwsEnd(buf: Buffer, s: number, e: number): number {
+  while (e > s && (buf[e - 1] === SP || buf[e - 1] === HTAB)) e--;
+  return e;
+}
+
 /** The close / keep-alive / upgrade options named in a Connection value (a comma list, any case). */
 export function connectionOptions(buf: Buffer, s: number, e: number): number {
   let bits = 0;
-  let p = s;
-  while (p < e) {
-    while (p < e && (buf[p] === SP || buf[p] === HTAB || buf[p] === 0x2c)) p++;
-    const ts = p;
-    while (p < e && buf[p] !== 0x2c) p++;
-    let te = p;
-    while (te > ts && (buf[te - 1] === SP || buf[te - 1] === HTAB)) te--;
+  for (let p = s; p < e;) {
+    const q = untilByte(buf, p, e, COMMA);
+    const ts = skipOws(buf, p, q);
+    const te = trimOwsEnd(buf, ts, q);
     if (eqLower(buf, ts, te, "close")) bits |= CONN_CLOSE;
     else if (eqLower(buf, ts, te, "keep-alive")) bits |= CONN_KEEP_ALIVE;
     else if (eqLower(buf, ts, te, "upgrade")) bits |= CONN_UPGRADE;
+    p = q + 1;
   }
   return bits;
 }

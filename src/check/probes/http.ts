@@ -7,6 +7,7 @@
 import type { CheckConf, CheckStatusClass } from "../../config/types.js";
 import {
   COLON,
+  COMMA,
   CONN_CLOSE,
   CONN_KEEP_ALIVE,
   connectionOptions,
@@ -15,10 +16,12 @@ import {
   Hdr,
   headerId,
   HEX,
-  HTAB,
   LF,
   parseLength,
+  skipOws,
   SP,
+  trimOwsEnd,
+  untilByte,
 } from "../../http1/common.js";
 import {
   type AnswerReader,
@@ -177,9 +180,7 @@ function persistent(major: number, minor: number, connection: number): boolean {
   return minor >= 1 || (connection & CONN_KEEP_ALIVE) !== 0;
 }
 
-const COMMA = 0x2c;
 const SEMICOLON = 0x3b;
-const isOws = (ch: number): boolean => ch === SP || ch === HTAB;
 
 /**
  * A Content-Length value, read from the bytes: a list must agree with itself (RFC 9110 §8.6). The length, or -1
@@ -188,12 +189,9 @@ const isOws = (ch: number): boolean => ch === SP || ch === HTAB;
 function lengthList(b: Buffer, s: number, e: number): number {
   let length = -1;
   for (let p = s; ;) {
-    let q = p;
-    while (q < e && b[q] !== COMMA) q++;
-    let ts = p;
-    let te = q;
-    while (ts < te && isOws(b[ts]!)) ts++;
-    while (te > ts && isOws(b[te - 1]!)) te--;
+    const q = untilByte(b, p, e, COMMA);
+    const ts = skipOws(b, p, q);
+    const te = trimOwsEnd(b, ts, q);
     const n = te - ts > 15 ? -1 : parseLength(b, ts, te);
     if (n < 0 || (length >= 0 && n !== length)) return -1;
     length = n;
@@ -440,18 +438,9 @@ export class HttpAnswer implements AnswerReader {
   /** Counts the codings of a Transfer-Encoding value (parameters dropped) and notes whether the last is chunked. */
   #readCodings(b: Buffer, s: number, e: number): void {
     for (let p = s; p < e;) {
-      let q = p;
-      while (q < e && b[q] !== COMMA) q++;
-      let ts = p;
-      let te = q;
-      for (let i = ts; i < te; i++) {
-        if (b[i] === SEMICOLON) {
-          te = i;
-          break;
-        }
-      }
-      while (ts < te && isOws(b[ts]!)) ts++;
-      while (te > ts && isOws(b[te - 1]!)) te--;
+      const q = untilByte(b, p, e, COMMA);
+      const ts = skipOws(b, p, q);
+      const te = trimOwsEnd(b, ts, untilByte(b, p, q, SEMICOLON));
       if (te > ts) {
         this.#codings++;
         this.#lastChunked = eqLower(b, ts, te, "chunked");

@@ -24,8 +24,8 @@ import type { AnswerReader, AnswerVerdict, ProbeParser, ProbeProtocol, ProbeResu
 /** A verdict must come within this many bytes (a FastCGI record holds at most 65535 + 255 + 8). */
 export const MAX_ANSWER = 1 << 20;
 
-// setTimeout takes at most 2^31 - 1 ms and turns larger delays into 1 ms.
-const MAX_TIMER = 2 ** 31 - 1;
+/** setTimeout takes at most 2^31 - 1 ms and turns larger delays into 1 ms. */
+export const MAX_TIMER = 2 ** 31 - 1;
 
 /** The port a probe dials: `check port=` when set, else the server's own (spec §1.2). */
 export function probePort(conf: CheckConf, serverPort: number): number {
