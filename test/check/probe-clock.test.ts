@@ -28,7 +28,7 @@ async function run(delays: number[], grain: number): Promise<{ items: Item[]; ba
   const items = delays.map((delay) => {
     const item: Item = {
       due: 0,
-      slot: -1,
+      queued: false,
       delay,
       scheduledAt: 0,
       firedAt: -1,
@@ -74,22 +74,22 @@ test("with a grain of 10 ms, servers due within the same 10 ms are probed in one
   for (let i = 1; i < items.length; i++) assert.ok(items[i]!.batch >= items[i - 1]!.batch);
 });
 
-test("without a grain each due time is its own; a zero delay runs at the next turn", async () => {
+test("without a grain each due time is its own whole ms; a zero delay runs at the next turn", async () => {
   const { items } = await run([0, 0, 5, 12], 0);
   for (const item of items) {
     assert.ok(item.firedAt >= item.scheduledAt + item.delay - 1, `fired early: ${item.delay} ms asked`);
-    // Not rounded: due is the clock's own reading (taken just after scheduledAt) plus the delay.
+    // Rounded up to the next whole ms only: the clock's own reading (taken just after scheduledAt) plus the delay.
     const lag = item.due - (item.scheduledAt + item.delay);
     assert.ok(lag >= 0 && lag < 1, `due ${lag.toFixed(3)} ms after the asked time`);
   }
 });
 
-test("rescheduling and cancelling keep the heap in order", async () => {
+test("rescheduling and cancelling keep the order of due times; a moved or cancelled server fires at most once", async () => {
   const clock = new ProbeClock<Item>();
   const fired: number[] = [];
   const make = (id: number): Item => ({
     due: 0,
-    slot: -1,
+    queued: false,
     delay: 0,
     scheduledAt: 0,
     firedAt: -1,
@@ -100,8 +100,11 @@ test("rescheduling and cancelling keep the heap in order", async () => {
   for (const [i, item] of items.entries()) clock.schedule(item, 40 - i * 4);
   clock.cancel(items[3]!);
   clock.schedule(items[0]!, 2); // moved to the front
-  await new Promise((resolve) => setTimeout(resolve, 80));
+  clock.schedule(items[5]!, 40 - 5 * 4); // scheduled again for (about) the same time: still once
+  clock.schedule(items[6]!, 60); // moved later: not fired at its first time
+  await new Promise((resolve) => setTimeout(resolve, 100));
   clock.stop();
-  assert.deepEqual(fired, [0, 7, 6, 5, 4, 2, 1]);
-  assert.equal(items[3]!.slot, -1);
+  assert.deepEqual(fired, [0, 7, 5, 4, 2, 1, 6]);
+  assert.equal(items[3]!.queued, false);
+  assert.ok(items.every((item) => !item.queued));
 });
