@@ -7,6 +7,7 @@
  */
 import type { CheckConf } from "../config/types.js";
 import type { LogLevel } from "../lib/errors.js";
+import { openFileLimit } from "../lib/limits.js";
 import type { CheckPeerStatus } from "../status/check-status.js";
 import type { Peer } from "../upstream/peer.js";
 import type { Upstream } from "../upstream/upstream.js";
@@ -57,6 +58,8 @@ export interface CheckerOptions {
   now: () => number;
   probe: ProbeFn;
   random?: () => number;
+  /** The soft open-file limit (default: the process's own, `openFileLimit()`; null when unknown). */
+  fileLimit?: number | null;
 }
 
 /** The check state of one server: survives membership updates that keep the server. */
@@ -329,10 +332,14 @@ export class HealthChecker {
   #stopped = false;
   /** Configuration loads: 1 at start, +1 per reload (check_status's `generation`). */
   #generation = 1;
+  readonly #fileLimit: number | null;
+  /** Whether the warning about the open-file limit was logged (once per process). */
+  #filesWarned = false;
 
   constructor(opts: CheckerOptions) {
     this.#opts = opts;
     this.#random = opts.random ?? Math.random;
+    this.#fileLimit = opts.fileLimit === undefined ? openFileLimit() : opts.fileLimit;
   }
 
   /** Configuration loads: 1 at start, +1 per reload (check_status's `generation`). */
@@ -482,6 +489,28 @@ export class HealthChecker {
       this.#drop(u, c);
       u.servers.delete(id);
     }
+    this.#warnFiles();
+  }
+
+  /**
+   * Each checked server holds a probe socket (kept between probes with `check_keepalive_requests`, else open while
+   * its probe runs): once they alone take more than half of the open-file limit, say so once. Past the limit every
+   * new socket fails with "Too many open files" — probes (which mark their servers down), clients and upstream
+   * connections alike.
+   */
+  #warnFiles(): void {
+    const limit = this.#fileLimit;
+    if (this.#filesWarned || limit === null) return;
+    let servers = 0;
+    for (const u of this.#upstreams) servers += u.servers.size;
+    if (servers * 2 <= limit) return;
+    this.#filesWarned = true;
+    this.#opts.log(
+      "warn",
+      `${servers} checked servers hold up to ${servers} probe sockets, more than half of the open-file limit ` +
+        `(${limit}): raise it (ulimit -n, systemd LimitNOFILE=) or probes and connections fail with ` +
+        `"Too many open files"`,
+    );
   }
 
   #drop(u: CheckedUpstream, c: Checked): void {

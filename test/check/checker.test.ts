@@ -63,13 +63,14 @@ function upstream(name: string, specs: ServerSpec[], check: CheckConf): Upstream
   return new Upstream(upstreamConf(name, specs, { check }), specs, Date.now());
 }
 
-function checker(t: TestContext): { c: HealthChecker; logs: string[] } {
+function checker(t: TestContext, fileLimit?: number): { c: HealthChecker; logs: string[] } {
   const logs: string[] = [];
   const c = new HealthChecker({
     log: (level, m) => logs.push(`[${level}] ${m}`),
     now: Date.now,
     probe: startProbe,
     random: () => 0,
+    ...(fileLimit === undefined ? {} : { fileLimit }),
   });
   t.after(() => c.stop());
   return { c, logs };
@@ -181,6 +182,35 @@ test("membership updates: kept servers keep counters and index, new ones are pro
   await until("a back", () => state(c, a.addr)?.up === true);
   assert.ok(state(c, a.addr)!.index > ib, "indexes are never reused");
   assert.equal(state(c, b.addr)!.index, ib);
+});
+
+test("checked servers past half of the open-file limit: one warning naming both numbers, never repeated", async (t) => {
+  const peers = await Promise.all([1, 2, 3, 4, 5].map(() => listener(t)));
+  const addrs = peers.map((p) => p.addr);
+  const u = upstream(
+    "u",
+    addrs.slice(0, 3).map((a) => server(a)),
+    checkConf(),
+  );
+  const { c, logs } = checker(t, 6);
+  const warnings = () => logs.filter((l) => l.startsWith("[warn]"));
+  c.add(u);
+  await c.firstRound();
+  assert.deepEqual(warnings(), [], "3 servers are half of 6: no warning yet");
+  u.apply(
+    addrs.slice(0, 4).map((a) => server(a)),
+    Date.now(),
+  );
+  assert.deepEqual(warnings(), [
+    "[warn] 4 checked servers hold up to 4 probe sockets, more than half of the open-file limit (6): raise it " +
+      '(ulimit -n, systemd LimitNOFILE=) or probes and connections fail with "Too many open files"',
+  ]);
+  u.apply(
+    addrs.map((a) => server(a)),
+    Date.now(),
+  );
+  assert.equal(warnings().length, 1, "said once per process");
+  await until("the fifth probed", () => state(c, addrs[4]!)?.up === true);
 });
 
 test("`down` servers are not probed; a down flag lifted starts their probes", async (t) => {

@@ -190,7 +190,9 @@ export const core: ConfigModule = {
       doc: {
         syntax: "worker_connections NUMBER;",
         default: "512",
-        text: "Most simultaneous connections (client and upstream) per process.",
+        text:
+          "Accepted; no cap per process comes of it: the open-file limit (`ulimit -n`) bounds client, upstream and " +
+          "probe sockets together (health checks warn when probes alone take half of it).",
       },
       handle(d, _scope, st) {
         const s = coreState(st);
@@ -224,7 +226,7 @@ export const core: ConfigModule = {
       doc: {
         syntax: "multi_accept on | off;",
         default: "off",
-        text: "Accept every pending connection at once.",
+        text: "Accepted, no effect: every wake-up accepts all pending connections (nginx's `on`).",
       },
       handle(d, _scope, st) {
         const s = coreState(st);
