@@ -25,6 +25,12 @@ import type { ProbeResult } from "./probes/types.js";
 const MAX_GRAIN = 100;
 
 /**
+ * The most probes started in one turn of the event loop: a batch of 2,000 servers' probes (~160 each 100 ms)
+ * goes out in slices, with the proxy's I/O served between them, instead of blocking the loop for the whole batch.
+ */
+const PROBES_PER_TURN = 16;
+
+/**
  * Starts one probe of `conf.type` against host:port and calls `done` once (never throws) within about
  * `conf.timeout`. `conn` is the server's kept connection between probes (`check_keepalive_requests`), closed by the
  * checker when the server is no longer checked. A callback rather than a promise: at thousands of probes a second
@@ -125,10 +131,29 @@ export class ProbeClock<C extends Scheduled = Scheduled> {
   readonly #times: number[] = [];
   /** Emptied bucket arrays, kept for reuse. */
   readonly #spare: C[][] = [];
+  /** The bucket being fired over several turns of the event loop, its time, and the next entry to look at. */
+  #current: C[] | null = null;
+  #currentDue = 0;
+  #next = 0;
   #timer: NodeJS.Timeout | null = null;
   /** When #timer fires. */
   #armed = Infinity;
-  readonly #tick = (): void => this.#run();
+  #immediate: NodeJS.Immediate | null = null;
+  readonly #onTimer = (): void => {
+    this.#timer = null;
+    this.#armed = Infinity;
+    this.#run();
+  };
+  readonly #onImmediate = (): void => {
+    this.#immediate = null;
+    this.#run();
+  };
+
+  /**
+   * @param perTurn the most `fire()` calls in one turn of the event loop; the rest of what is due follows in the
+   *   next turns (`setImmediate`), after the I/O that came meanwhile
+   */
+  constructor(readonly perTurn = Infinity) {}
 
   /**
    * Runs `c.fire()` in `delay` ms (moving it if it was due already), or up to `grain` ms later: due times are
@@ -158,31 +183,49 @@ export class ProbeClock<C extends Scheduled = Scheduled> {
   /** Drops every scheduled probe and the timer (checking stopped). */
   stop(): void {
     for (const bucket of this.#buckets.values()) for (const c of bucket) c.queued = false;
+    const current = this.#current;
+    if (current !== null) for (let i = this.#next; i < current.length; i++) current[i]!.queued = false;
+    this.#current = null;
     this.#buckets.clear();
     this.#times.length = 0;
     if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#immediate !== null) clearImmediate(this.#immediate);
     this.#timer = null;
+    this.#immediate = null;
     this.#armed = Infinity;
   }
 
   #run(): void {
-    this.#timer = null;
-    this.#armed = Infinity;
     const times = this.#times;
     // Node fires a timer on its loop's ms clock: what falls due within the next ms runs now too.
     const now = performance.now() + 1;
-    while (times.length > 0 && times[0]! <= now) {
-      const due = heapPop(times);
-      const bucket = this.#buckets.get(due)!;
-      // Out of the map first: what a fire schedules for this same time makes a new bucket, run by this loop.
-      this.#buckets.delete(due);
-      for (let i = 0; i < bucket.length; i++) {
-        const c = bucket[i]!;
+    let left = this.perTurn;
+    for (;;) {
+      let bucket = this.#current;
+      if (bucket === null) {
+        if (times.length === 0 || times[0]! > now) break;
+        const due = heapPop(times);
+        bucket = this.#buckets.get(due)!;
+        // Out of the map first: what a fire schedules for this same time makes a new bucket, run by this loop.
+        this.#buckets.delete(due);
+        this.#current = bucket;
+        this.#currentDue = due;
+        this.#next = 0;
+      }
+      const due = this.#currentDue;
+      while (this.#next < bucket.length) {
+        if (left <= 0) {
+          this.#immediate ??= setImmediate(this.#onImmediate);
+          return;
+        }
+        const c = bucket[this.#next++]!;
         // Cancelled, or moved to another time (or already fired from an earlier entry of this bucket).
         if (!c.queued || c.due !== due) continue;
         c.queued = false;
+        left--;
         c.fire();
       }
+      this.#current = null;
       bucket.length = 0;
       if (this.#spare.length < 64) this.#spare.push(bucket);
     }
@@ -194,7 +237,7 @@ export class ProbeClock<C extends Scheduled = Scheduled> {
     if (first === undefined || first >= this.#armed) return;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#armed = first;
-    this.#timer = setTimeout(this.#tick, Math.max(0, first - performance.now()));
+    this.#timer = setTimeout(this.#onTimer, Math.max(0, first - performance.now()));
   }
 }
 
@@ -328,7 +371,7 @@ export class HealthChecker {
   readonly #opts: CheckerOptions;
   readonly #random: () => number;
   readonly #upstreams: CheckedUpstream[] = [];
-  readonly #clock = new ProbeClock<Checked>();
+  readonly #clock = new ProbeClock<Checked>(PROBES_PER_TURN);
   #stopped = false;
   /** Configuration loads: 1 at start, +1 per reload (check_status's `generation`). */
   #generation = 1;

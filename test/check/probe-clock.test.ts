@@ -4,7 +4,9 @@
  * per batch instead of one per server (the CPU of health checks at scale, issue 5 item 6). Never early.
  */
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
+import { once } from "node:events";
+import { createServer, connect, type AddressInfo } from "node:net";
 import { ProbeClock, type Scheduled } from "../../src/check/checker.js";
 
 interface Item extends Scheduled {
@@ -18,8 +20,13 @@ interface Item extends Scheduled {
  * Schedules one item per delay and waits until every one fired. A batch is the fires of one timer callback:
  * they run synchronously, so a microtask ends it.
  */
-async function run(delays: number[], grain: number): Promise<{ items: Item[]; batches: number }> {
-  const clock = new ProbeClock<Item>();
+async function run(
+  delays: number[],
+  grain: number,
+  perTurn = Infinity,
+  onFire: (item: Item) => void = () => undefined,
+): Promise<{ items: Item[]; batches: number }> {
+  const clock = new ProbeClock<Item>(perTurn);
   let batches = 0;
   let open = false;
   let left = delays.length;
@@ -41,6 +48,7 @@ async function run(delays: number[], grain: number): Promise<{ items: Item[]; ba
         }
         item.firedAt = performance.now();
         item.batch = batches;
+        onFire(item);
         if (--left === 0) finished();
       },
     };
@@ -107,4 +115,41 @@ test("rescheduling and cancelling keep the order of due times; a moved or cancel
   assert.deepEqual(fired, [0, 7, 5, 4, 2, 1, 6]);
   assert.equal(items[3]!.queued, false);
   assert.ok(items.every((item) => !item.queued));
+});
+
+/** A connected pair of loopback sockets: what is written on `client` arrives as `data` on the server side. */
+async function socketPair(t: TestContext): Promise<{ write: () => void; received: () => number }> {
+  let received = 0;
+  const srv = createServer((sock) => sock.on("data", () => received++));
+  srv.listen(0, "127.0.0.1");
+  await once(srv, "listening");
+  const client = connect((srv.address() as AddressInfo).port, "127.0.0.1");
+  await once(client, "connect");
+  t.after(() => {
+    client.destroy();
+    srv.close();
+  });
+  return { write: () => void client.write("x"), received: () => received };
+}
+
+test("a limit per turn: 50 servers due together go out in slices of 16, in order, with I/O served between", async (t) => {
+  const pair = await socketPair(t);
+  // Seen by each fire: how many writes of the first slice the server had read by then.
+  const seen: number[] = [];
+  const { items, batches } = await run(Array<number>(50).fill(5), 0, 16, () => {
+    seen.push(pair.received());
+    if (seen.length === 1) pair.write();
+  });
+  assert.equal(batches, 4, "ceil(50 / 16) turns");
+  assert.deepEqual(
+    items.map((item) => item.batch),
+    items.map((_, i) => 1 + Math.floor(i / 16)),
+    "fired in the order they were scheduled, 16 a turn",
+  );
+  // The byte written in the first slice is read before the second slice starts: the loop polled in between.
+  assert.ok(seen.slice(0, 16).every((n) => n === 0));
+  assert.ok(
+    seen.slice(16).every((n) => n >= 1),
+    `reads seen by the later slices: ${seen.slice(16).join(",")}`,
+  );
 });
