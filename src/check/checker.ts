@@ -27,6 +27,8 @@ const MAX_GRAIN = 100;
 /**
  * The most probes started in one turn of the event loop: a batch of 2,000 servers' probes (~160 each 100 ms)
  * goes out in slices, with the proxy's I/O served between them, instead of blocking the loop for the whole batch.
+ * At 64 busy client connections the p99 latency rose 1.2 ms with the checks instead of 2.2 ms (kept connections),
+ * and 1.9 ms instead of 8.1 ms (`type=tcp`), for about the same CPU (README, "Health checks at scale").
  */
 const PROBES_PER_TURN = 16;
 
@@ -123,7 +125,8 @@ export interface Scheduled {
  * due at its time), so nothing is searched or moved per probe. A binary heap of 2,000 servers touched ~20 of them per
  * probe to keep its order, each on its own cache line: the buckets took about 3% off a probe's CPU (perf, idle, 2,000
  * servers). A Node timer per probe costs more still (its jittered delay is new to Node's timer lists nearly every
- * time).
+ * time). With `perTurn`, what is due goes out that many at a time, one turn of the event loop each, so the I/O that
+ * came meanwhile is served between the slices.
  */
 export class ProbeClock<C extends Scheduled = Scheduled> {
   /** The buckets by due time, and their times in a min-heap (a few dozen at most for one interval). */
