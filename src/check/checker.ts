@@ -66,7 +66,7 @@ export interface CheckerOptions {
   now: () => number;
   probe: ProbeFn;
   random?: () => number;
-  /** The soft open-file limit (default: the process's own, `openFileLimit()`; null when unknown). */
+  /** The open-file limit (default: the process's own, `openFileLimit()`; null when unknown). */
   fileLimit?: number | null;
 }
 
@@ -129,7 +129,7 @@ export interface Scheduled {
  * came meanwhile is served between the slices.
  */
 export class ProbeClock<C extends Scheduled = Scheduled> {
-  /** The buckets by due time, and their times in a min-heap (a few dozen at most for one interval). */
+  /** The buckets by due time, and their times in a min-heap: (interval + jitter) ÷ grain of them, ~15 at 1 s. */
   readonly #buckets = new Map<number, C[]>();
   readonly #times: number[] = [];
   /** Emptied bucket arrays, kept for reuse. */
@@ -178,7 +178,10 @@ export class ProbeClock<C extends Scheduled = Scheduled> {
     bucket.push(c);
   }
 
-  /** Forgets `c`'s scheduled probe (its bucket skips it). */
+  /**
+   * Forgets `c`'s scheduled probe: its bucket skips it, and lets go of it when its time comes (a server removed
+   * from checking is held until then, at most an interval and its jitter).
+   */
   cancel(c: C): void {
     c.queued = false;
   }
@@ -227,6 +230,8 @@ export class ProbeClock<C extends Scheduled = Scheduled> {
         c.queued = false;
         left--;
         c.fire();
+        // stop() from within fire(): nothing is left to run.
+        if (this.#current !== bucket) return;
       }
       this.#current = null;
       bucket.length = 0;

@@ -2,8 +2,9 @@
 import { readFileSync } from "node:fs";
 
 /**
- * The soft limit on open files (`ulimit -n`) from `/proc/self/limits`; Infinity when unlimited, null where the
- * file does not exist (not Linux) or says nothing readable.
+ * The limit on open files from `/proc/self/limits` (its soft column: Node.js raises the soft limit to the hard one at
+ * start, so in a Node.js process this is the hard limit, `ulimit -Hn` or systemd's `LimitNOFILE=`); Infinity when
+ * unlimited, null where the file does not exist (not Linux) or says nothing readable.
  */
 export function openFileLimit(limits = readLimits()): number | null {
   const m = /^Max open files\s+(\d+|unlimited)\s/m.exec(limits ?? "");

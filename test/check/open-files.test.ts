@@ -50,5 +50,6 @@ test("120 checked servers under `ulimit -n 200`: one warning naming both numbers
   );
   child.kill("SIGTERM");
   await exited;
-  assert.doesNotMatch(stderr, /Too many open files/);
+  // 120 probes at once and Node's own files stay under 200: nothing failed for want of a file.
+  assert.doesNotMatch(stderr + log(), /\(24: Too many open files\)/);
 });

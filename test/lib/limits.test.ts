@@ -1,13 +1,13 @@
 /**
  * The open-file limit the health checker warns about (`openFileLimit`): read from /proc/self/limits, the same
- * soft limit a shell started by this process reports with `ulimit -n`.
+ * limit a shell started by this process reports with `ulimit -n` (Node.js has raised its soft limit to the hard one).
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { test } from "node:test";
 import { openFileLimit } from "../../src/lib/limits.js";
 
-test("the soft open-file limit is the one `ulimit -n` reports", () => {
+test("the open-file limit is the one a shell started by this process reports (`ulimit -n`)", () => {
   const shell = execFileSync("sh", ["-c", "ulimit -n"], { encoding: "utf8" }).trim();
   assert.equal(openFileLimit(), shell === "unlimited" ? Infinity : Number(shell));
 });
