@@ -66,7 +66,7 @@ export interface CheckerOptions {
   now: () => number;
   probe: ProbeFn;
   random?: () => number;
-  /** The open-file limit (default: the process's own, `openFileLimit()`; null when unknown). */
+  /** The open-file limit (default: the process's own, read with `openFileLimit()` once servers are checked). */
   fileLimit?: number | null;
 }
 
@@ -366,11 +366,20 @@ class CheckedUpstream {
   readonly servers = new Map<string, Checked>();
   /** The deadlines of its probes in flight: a probe that outlives `timeout` fails as a timeout. */
   readonly deadlines: Deadlines<Checked>;
+  /**
+   * The next probe is due an interval after the last one finished, plus a jitter below `spread` so that servers
+   * probed together drift apart, rounded up to `grain`: within [interval, interval + min(interval / 2, 1 s)] after
+   * the last result (the module: [interval, 1.5 × interval]).
+   */
+  readonly grain: number;
+  readonly spread: number;
   constructor(
     readonly upstream: Upstream,
     readonly conf: CheckConf,
   ) {
     this.deadlines = new Deadlines(conf.timeout, (c) => c.conn.expire());
+    this.grain = Math.min(MAX_GRAIN, Math.floor(conf.interval / 8));
+    this.spread = Math.max(0, Math.min(conf.interval / 2, 1000) - this.grain);
   }
 }
 
@@ -383,14 +392,15 @@ export class HealthChecker {
   #stopped = false;
   /** Configuration loads: 1 at start, +1 per reload (check_status's `generation`). */
   #generation = 1;
-  readonly #fileLimit: number | null;
+  /** The open-file limit: undefined until first needed (read then, so a process without checks never reads it). */
+  #fileLimit: number | null | undefined;
   /** Whether the warning about the open-file limit was logged (once per process). */
   #filesWarned = false;
 
   constructor(opts: CheckerOptions) {
     this.#opts = opts;
     this.#random = opts.random ?? Math.random;
-    this.#fileLimit = opts.fileLimit === undefined ? openFileLimit() : opts.fileLimit;
+    this.#fileLimit = opts.fileLimit;
   }
 
   /** Configuration loads: 1 at start, +1 per reload (check_status's `generation`). */
@@ -550,11 +560,13 @@ export class HealthChecker {
    * connections alike.
    */
   #warnFiles(): void {
-    const limit = this.#fileLimit;
-    if (this.#filesWarned || limit === null) return;
+    if (this.#filesWarned) return;
     let servers = 0;
     for (const u of this.#upstreams) servers += u.servers.size;
-    if (servers * 2 <= limit) return;
+    if (servers === 0) return;
+    if (this.#fileLimit === undefined) this.#fileLimit = openFileLimit();
+    const limit = this.#fileLimit;
+    if (limit === null || servers * 2 <= limit) return;
     this.#filesWarned = true;
     this.#opts.log(
       "warn",
@@ -588,13 +600,7 @@ export class HealthChecker {
     // Every way out of the checked set (#drop) closes the server's session: no map lookup per probe.
     if (c.conn.closed) return;
     this.#record(u, c, result);
-    // The next probe an interval after this one finished, plus a jitter so that servers probed together drift
-    // apart, then rounded up to the grain: within [interval, interval + min(interval / 2, 1 s)] after this one
-    // finished (the module: [interval, 1.5 × interval]).
-    const interval = u.conf.interval;
-    const grain = Math.min(MAX_GRAIN, Math.floor(interval / 8));
-    const spread = Math.max(0, Math.min(interval / 2, 1000) - grain);
-    this.#schedule(c, interval + Math.floor(this.#random() * spread), grain);
+    this.#schedule(c, u.conf.interval + Math.floor(this.#random() * u.spread), u.grain);
   }
 
   /** spec §2.2, plus the issue's rule for a server with no history: its first success marks it up. */
